@@ -400,6 +400,23 @@ def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any
     return out
 
 
+def _has_path(doc: Any, loc: tuple[Any, ...]) -> bool:
+    cur = doc
+    for part in loc:
+        if isinstance(cur, dict):
+            alias = "class" if part == "class_" else part
+            if alias not in cur and part not in cur:
+                return False
+            cur = cur.get(alias, cur.get(part))
+        elif isinstance(cur, list) and isinstance(part, int):
+            if part >= len(cur):
+                return False
+            cur = cur[part]
+        else:
+            return False
+    return True
+
+
 def _model_for(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     """The pydantic model that owns the field at ``loc`` (inside a MarketplaceConfig)."""
     model: type[BaseModel] = MarketplaceConfig
@@ -471,7 +488,13 @@ def parse_config(raw: Any, source: str | None = None) -> AppConfig:
         try:
             mp = MarketplaceConfig.model_validate(merged)
         except ValidationError as exc:
-            problems.extend(_format_error(prefix, e) for e in exc.errors())
+            for e in exc.errors():
+                origin = prefix
+                if not _has_path(body, e["loc"]) and _has_path(defaults, e["loc"]):
+                    origin = "defaults"  # the bad value is inherited: name where it is written
+                line = _format_error(origin, e)
+                if line not in problems:
+                    problems.append(line)
             continue
         key = (mp.spapi_conn_id, mp.marketplace_id)
         if key in seen_ids:
