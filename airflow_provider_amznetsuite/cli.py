@@ -89,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     sb = sub.add_parser("sandbox", help="local SP-API and NetSuite sandboxes")
     sb_sub = sb.add_subparsers(dest="sandbox_command", required=True)
     serve = sb_sub.add_parser("serve", help="serve both sandboxes on 127.0.0.1 until interrupted")
+    serve.add_argument("--host", default="127.0.0.1", help="bind address (0.0.0.0 only inside a container network)")
     serve.add_argument("--spapi-port", type=int, default=8701)
     serve.add_argument("--netsuite-port", type=int, default=8702)
     serve.add_argument("--seed", type=int, default=42)
