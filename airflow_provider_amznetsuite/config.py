@@ -167,6 +167,12 @@ class InventoryConfig(_Strict):
     subtract_backordered: bool = True
     handling_time_days: int | None = Field(default=None, ge=0, le=30)
     small_delta_threshold: int = Field(default=0, ge=0)  # <= this many changes: patchListingsItem
+    fba_adjustment_account: str | None = None  # account for the FBA-mirror inventory adjustments
+
+    @field_validator("fba_adjustment_account", mode="before")
+    @classmethod
+    def _acct(cls, v: Any) -> str | None:
+        return _ns_id(v, "FBA adjustment account")
 
     @field_validator("allocation_share")
     @classmethod

@@ -214,14 +214,19 @@ class _Encoder:
 
 
 def _check_no_float(value: Any, sku: str) -> None:
-    if isinstance(value, float):
-        raise FeedError(f"message for SKU {sku!r}: float value {value!r} found; pass amounts as Decimal")
-    if isinstance(value, Mapping):
-        for v in value.values():
-            _check_no_float(v, sku)
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            _check_no_float(v, sku)
+    """Floats would reach the JSON unrounded-but-binary; amounts must be Decimal."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        t = type(v)
+        if t is float:
+            raise FeedError(f"message for SKU {sku!r}: float value {v!r} found; pass amounts as Decimal")
+        if t is dict:
+            stack.extend(v.values())
+        elif t is list or t is tuple:
+            stack.extend(v)
+        elif t is not str and t is not int and isinstance(v, Mapping):
+            stack.extend(v.values())
 
 
 @dataclass(frozen=True)
@@ -300,8 +305,7 @@ def plan_listings_feeds(
         if m.attributes is not None:
             _check_no_float(m.attributes, m.sku)
         if m.patches is not None:
-            for p in m.patches:
-                _check_no_float(p.value, m.sku)
+            _check_no_float([p.value for p in m.patches], m.sku)
         for _attempt in (0, 1):
             mid = m.message_id if caller_ids else len(parts) + 1
             assert mid is not None

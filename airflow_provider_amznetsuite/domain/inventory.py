@@ -35,7 +35,7 @@ from datetime import date, datetime, timezone
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from airflow_provider_amznetsuite.domain.feeds import FeedMessage, fulfillment_availability_patch
 
@@ -69,6 +69,10 @@ def _quantity(value: Any, rounding: str, what: str) -> int:
     return int(d.to_integral_value(rounding=rounding))
 
 
+_SUPPLY = ("on_hand", "available", "in_transit")  # rounded down when fractional
+_DEMAND = ("committed", "backordered")  # rounded up when fractional
+
+
 class InventoryRow(BaseModel):
     """NetSuite availability for one item at one location (one SuiteQL row), for one marketplace."""
 
@@ -86,40 +90,43 @@ class InventoryRow(BaseModel):
     is_fba: bool = False  # the SKU is fulfilled by Amazon in this marketplace
     inactive: bool = False
 
-    @field_validator("item_id", "location_id", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _ids(cls, v: Any) -> Any:
-        return str(v).strip() if isinstance(v, int) and not isinstance(v, bool) else v
-
-    @field_validator("on_hand", "available", "in_transit", mode="before")
-    @classmethod
-    def _supply(cls, v: Any, info: Any) -> Any:
-        if v is None and info.field_name == "available":
-            return None
-        return _quantity(v, ROUND_FLOOR, info.field_name)
-
-    @field_validator("committed", "backordered", mode="before")
-    @classmethod
-    def _demand(cls, v: Any, info: Any) -> Any:
-        return _quantity(v, ROUND_CEILING, info.field_name)
-
-    @field_validator("safety_stock", mode="before")
-    @classmethod
-    def _safety(cls, v: Any) -> Any:
-        if v is None or v == "":
-            return None
-        q = _quantity(v, ROUND_CEILING, "safety_stock")
-        if q < 0:
-            raise ValueError(f"safety_stock {q} is negative; fix the item's safety-stock field")
-        return q
-
-    @field_validator("is_fba", "inactive", mode="before")
-    @classmethod
-    def _flag(cls, v: Any) -> Any:
-        # SuiteQL returns booleans as 'T'/'F'
-        if isinstance(v, str) and v.strip().upper() in ("T", "F"):
-            return v.strip().upper() == "T"
-        return v
+    def _normalise(cls, data: Any) -> Any:
+        """One pass over a raw SuiteQL row: ids to strings, 'T'/'F' flags, quantities to ints."""
+        if not isinstance(data, Mapping):
+            return data
+        out = dict(data)
+        for key in ("item_id", "location_id"):
+            v = out.get(key)
+            if isinstance(v, int) and not isinstance(v, bool):
+                out[key] = str(v)
+        for key in _SUPPLY:
+            if key in out:
+                v = out[key]
+                if type(v) is not int and not (v is None and key == "available"):
+                    out[key] = _quantity(v, ROUND_FLOOR, key)
+        for key in _DEMAND:
+            if key in out:
+                v = out[key]
+                if type(v) is not int:
+                    out[key] = _quantity(v, ROUND_CEILING, key)
+        if "safety_stock" in out:
+            v = out["safety_stock"]
+            if v == "" or v is None:
+                out["safety_stock"] = None
+            else:
+                q = v if type(v) is int else _quantity(v, ROUND_CEILING, "safety_stock")
+                if q < 0:
+                    raise ValueError(f"safety_stock {q} is negative; fix the item's safety-stock field")
+                out["safety_stock"] = q
+        for key in ("is_fba", "inactive"):
+            v = out.get(key)
+            if isinstance(v, str) and v.strip().upper() in ("T", "F"):  # SuiteQL booleans
+                out[key] = v.strip().upper() == "T"
+            elif v is None and key in out:
+                out[key] = False
+        return out
 
     @property
     def available_qty(self) -> int:
@@ -162,10 +169,15 @@ class InventoryComputation:
     unknown_overrides: set[str] = field(default_factory=set)  # sku_overrides naming SKUs not in the rows
 
 
-def _floor_share(qty: int, share: Decimal) -> int:
-    if share == 1 or qty == 0:
-        return qty
-    return int((Decimal(qty) * share).to_integral_value(rounding=ROUND_FLOOR))
+def _ratio(share: Decimal) -> tuple[int, int]:
+    num, den = share.as_integer_ratio()
+    return num, den
+
+
+def _floor_share(qty: int, ratio: tuple[int, int]) -> int:
+    """floor(qty × share) exactly, with the share as an integer ratio (qty >= 0)."""
+    num, den = ratio
+    return qty if num == den else qty * num // den
 
 
 def compute_sellable(
@@ -177,6 +189,7 @@ def compute_sellable(
     """Sellable MFN quantity per SKU for one marketplace (rules in the module docstring)."""
     inv = mp.inventory
     mfn = {loc.location_id: loc for loc in mp.locations.mfn}
+    loc_rules = {loc.location_id: (_ratio(loc.share), loc.cap) for loc in mp.locations.mfn}
     fba_location = mp.locations.fba
     if fba_location is not None and fba_location in mfn:
         raise InventoryError(
@@ -209,7 +222,7 @@ def compute_sellable(
             if loc_id != fba_location:
                 unmapped.add(loc_id)
             continue
-        qty = row.available_qty
+        qty = row.available if row.available is not None else row.on_hand - row.committed
         if include_transit:
             qty += row.in_transit
         if subtract_back:
@@ -221,7 +234,7 @@ def compute_sellable(
     details: dict[str, SellableDetail] = {}
     skipped: set[str] = set()
     default_safety = inv.safety_stock
-    share = inv.allocation_share
+    share = _ratio(inv.allocation_share)
     cap = inv.cap
     overrides = inv.sku_overrides
     for sku in sorted(per_sku):
@@ -230,10 +243,10 @@ def compute_sellable(
             continue
         contributions: dict[str, int] = {}
         for loc_id, raw in per_sku[sku].items():
-            loc = mfn[loc_id]
-            c = _floor_share(max(raw, 0), loc.share)
-            if loc.cap is not None:
-                c = min(c, loc.cap)
+            loc_share, loc_cap = loc_rules[loc_id]
+            c = _floor_share(raw if raw > 0 else 0, loc_share)
+            if loc_cap is not None and c > loc_cap:
+                c = loc_cap
             contributions[loc_id] = c
         pool = sum(contributions.values())
         safety = safety_field.get(sku, default_safety)

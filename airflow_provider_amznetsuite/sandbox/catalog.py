@@ -108,6 +108,7 @@ ACCOUNTS = {
     "503": ("6130", "Advertising", "Expense"),
     "504": ("6140", "Seller Subscription", "Expense"),
     "505": ("6150", "Other Amazon Fees", "Expense"),
+    "510": ("5100", "FBA Inventory Adjustments", "COGS"),
     "599": ("9999", "Amazon Suspense", "OthCurrLiab"),
 }
 
