@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any, Literal, TypedDict
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import requests
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -84,7 +84,6 @@ __all__ = [
 
 RECORD_PREFIX = "/services/rest/record/v1"
 SUITEQL_PATH = "/services/rest/query/v1/suiteql"
-ASYNC_JOB_PREFIX = "/services/rest/async/v1/job"
 COLLECTION_CONTENT_TYPE = "application/vnd.oracle.resource+json; type=collection"
 JSON_CONTENT_TYPE = "application/json"
 SUITEQL_ROW_CAP = 100_000
@@ -505,7 +504,11 @@ class NetSuiteHook(HttpHook):
             with self._init_lock:
                 if self._settings_obj is None:
                     conn = self.get_connection(self.netsuite_conn_id)
-                    settings = NetSuiteConnectionSettings.from_extras(conn.extra_dejson or {})
+                    extras = dict(conn.extra_dejson or {})
+                    host = (conn.host or "").strip()
+                    if not extras.get("base_url") and host.startswith(("http://", "https://")):
+                        extras["base_url"] = host  # a connection whose host is the REST base URL
+                    settings = NetSuiteConnectionSettings.from_extras(extras)
                     mask_secrets(*settings.secret_values())
                     self.base_url = settings.base
                     self._base_url_initialized = True
@@ -602,7 +605,7 @@ class NetSuiteHook(HttpHook):
     def _fetch_token(self, url: str, form: Mapping[str, str]) -> Mapping[str, Any]:
         resp = self._request("POST", url, form=form, idempotent=True, auth=False)
         try:
-            payload = resp.json()
+            payload = _loads(resp.content)
         except ValueError:
             raise NetSuiteAuthError(resp.status_code, None, None, "token endpoint answered with non-JSON text",
                                     method="POST", url_path=urlsplit(url).path) from None
@@ -637,8 +640,7 @@ class NetSuiteHook(HttpHook):
             body = dumps_json(json_body).encode("utf-8")
             send_headers["Content-Type"] = content_type
         elif form is not None:
-            body = "&".join(f"{requests.utils.quote(k, safe='')}={requests.utils.quote(v, safe='')}"
-                            for k, v in form.items()).encode("ascii")
+            body = urlencode(dict(form)).encode("ascii")
             send_headers["Content-Type"] = "application/x-www-form-urlencoded"
         oauth2, tba = self._auth_objects() if auth else (None, None)
         concurrency_retries = server_tries = connection_tries = 0
@@ -719,23 +721,21 @@ class NetSuiteHook(HttpHook):
 
     @staticmethod
     def _json(resp: requests.Response) -> Any:
+        """Parsed JSON body; numbers with a fraction become ``Decimal`` (never float)."""
         if not resp.content:
             return None
         try:
-            return resp.json()
+            return _loads(resp.content)
         except ValueError:
             raise NetSuiteError(resp.status_code, "INVALID_RESPONSE", None, "NetSuite answered with non-JSON text",
                                 method=resp.request.method if resp.request else None,
                                 url_path=urlsplit(resp.url).path) from None
 
     @staticmethod
-    def _location_id(resp: requests.Response, what: str) -> str | None:
+    def _location_id(resp: requests.Response) -> str | None:
         rid = _id_from_href(resp.headers.get("Location"))
         if rid is None and resp.content:
-            try:
-                body = resp.json()
-            except ValueError:
-                body = None
+            body = _try_json(resp)
             if isinstance(body, Mapping) and body.get("id") is not None:
                 rid = str(body["id"])
         return rid
@@ -763,8 +763,8 @@ class NetSuiteHook(HttpHook):
             self._request("POST", SUITEQL_PATH, params={"limit": 1, "offset": 0},
                           json_body={"q": "SELECT id FROM account"}, headers={"Prefer": "transient"},
                           idempotent=True)
-        except (NetSuiteError, NetSuiteConfigError) as exc:
-            return False, str(exc)
+        except Exception as exc:  # the connection-test UI shows the message
+            return False, scrub(str(exc), self._secrets() if self._settings_obj is not None else [])
         return True, "Authenticated to NetSuite and ran a SuiteQL query"
 
     # -- records --------------------------------------------------------------------------------
@@ -786,7 +786,7 @@ class NetSuiteHook(HttpHook):
         """
         path = f"{RECORD_PREFIX}/{_check_record_type(record_type)}"
         resp = self._request("POST", path, json_body=body, idempotent=False)
-        rid = self._location_id(resp, "create")
+        rid = self._location_id(resp)
         if not rid:
             raise NetSuiteError(resp.status_code, "INVALID_RESPONSE", None,
                                 "create answered without a Location header naming the new record",
@@ -818,7 +818,7 @@ class NetSuiteHook(HttpHook):
             raise ValueError(f"body externalId {body.get('externalId')!r} differs from the upsert key {eid!r}")
         path = f"{RECORD_PREFIX}/{rt}/eid:{eid}"
         resp = self._request("PUT", path, json_body=body, idempotent=True)
-        rid = self._location_id(resp, "upsert")
+        rid = self._location_id(resp)
         if rid and rid != f"eid:{eid}":
             return rid
         record = self.get_record(rt, f"eid:{eid}")
@@ -834,7 +834,7 @@ class NetSuiteHook(HttpHook):
         path = (f"{RECORD_PREFIX}/{_check_record_type(from_type)}/{_id_segment(id)}"
                 f"/!transform/{_check_record_type(to_type)}")
         resp = self._request("POST", path, json_body=dict(body or {}), idempotent=False)
-        rid = self._location_id(resp, "transform")
+        rid = self._location_id(resp)
         if not rid:
             raise NetSuiteError(resp.status_code, "INVALID_RESPONSE", None,
                                 "transform answered without a Location header naming the new record",
@@ -857,11 +857,12 @@ class NetSuiteHook(HttpHook):
         type and ``X-NetSuite-Idempotency-Key``. Without ``idempotency_key`` the key is a uuid5 of the
         record type, the chunk's external ids and its content, so re-sending the same chunk (a retry)
         cannot apply it twice: NetSuite answers IDEMPOTENCY_ERROR and the hook follows its Location
-        to the original job. With ``idempotency_key`` each chunk uses ``uuid5(key, chunk number)``.
+        to the original job. With ``idempotency_key`` (any string) chunk *n* uses ``uuid5(key, n)``.
         All chunks are submitted, then each job is polled until completed (``timeout`` seconds in
         total) and its task results are read. Returns one :class:`BatchItemResult` per item, in order.
         """
         rt = _check_record_type(record_type)
+        items = list(items)
         if not items:
             return []
         seen: set[str] = set()
@@ -877,9 +878,12 @@ class NetSuiteHook(HttpHook):
         chunks = [list(items[i:i + BATCH_MAX]) for i in range(0, len(items), BATCH_MAX)]
         jobs: list[tuple[str, list[Mapping[str, Any]]]] = []
         for n, chunk in enumerate(chunks):
-            key = (str(uuid.uuid5(uuid.UUID(idempotency_key) if _is_uuid(idempotency_key)
-                                  else uuid.uuid5(IDEMPOTENCY_NAMESPACE, str(idempotency_key)), str(n)))
-                   if idempotency_key else _idempotency_key(rt, chunk))
+            if idempotency_key:
+                root = (uuid.UUID(idempotency_key) if _is_uuid(idempotency_key)
+                        else uuid.uuid5(IDEMPOTENCY_NAMESPACE, idempotency_key))
+                key = str(uuid.uuid5(root, str(n)))
+            else:
+                key = _idempotency_key(rt, chunk)
             jobs.append((self._submit_batch(rt, chunk, key), chunk))
         results: list[BatchItemResult] = []
         for job_path, chunk in jobs:
@@ -911,6 +915,9 @@ class NetSuiteHook(HttpHook):
         job_id = _id_from_href(job_path)
         while True:
             job = self._json(self._request("GET", job_path, idempotent=True)) or {}
+            if not isinstance(job, Mapping):
+                raise NetSuiteJobError(200, "INVALID_RESPONSE", None, f"async job {job_id} status is not a JSON object",
+                                       method="GET", url_path=job_path)
             if job.get("completed") is True:
                 break
             if self._monotonic() >= deadline:
@@ -926,7 +933,7 @@ class NetSuiteHook(HttpHook):
             task_path = urlsplit(href).path.rstrip("/")
             task_id = _id_from_href(task_path)
             resp = self._request("GET", task_path + "/result", idempotent=True, return_error_responses=True)
-            body = self._json(resp) if resp.content else None
+            body = _try_json(resp)
             entries = body.get("items") if isinstance(body, Mapping) and isinstance(body.get("items"), list) else [body]
             for entry in entries:
                 raw.append((task_id, entry if isinstance(entry, Mapping) else None, resp.status_code,
@@ -935,8 +942,8 @@ class NetSuiteHook(HttpHook):
             raise NetSuiteJobError(None, "JOB_FAILED", None, f"async job {job_id} failed without task results",
                                    method="GET", url_path=job_path)
         by_eid: dict[str, BatchItemResult] = {}
-        unnamed: list[BatchItemResult] = []
-        for idx, (task_id, entry, status, location) in enumerate(raw):
+        by_position: dict[int, BatchItemResult] = {}
+        for position, (task_id, entry, status, location) in enumerate(raw):
             _title, details = parse_error_details(entry) if entry is not None else (None, [])
             eid = entry.get("externalId") if entry is not None else None
             if status >= 400 or details:
@@ -958,13 +965,12 @@ class NetSuiteHook(HttpHook):
             if result["externalId"]:
                 by_eid[result["externalId"]] = result
             else:
-                unnamed.append(result)
-            del idx
+                by_position[position] = result
+        positional = len(raw) == len(chunk)  # one task per item, in input order
         out: list[BatchItemResult] = []
-        unnamed_iter = iter(unnamed)
-        for item in chunk:
+        for position, item in enumerate(chunk):
             eid = str(item["externalId"])
-            found = by_eid.get(eid) or next(unnamed_iter, None)  # tasks without externalId: input order
+            found = by_eid.get(eid) or (by_position.get(position) if positional else None)
             if found is None:
                 found = {"externalId": eid, "id": None, "ok": False,
                          "error": {"status": None, "code": "NO_RESULT", "path": None,
@@ -983,6 +989,8 @@ class NetSuiteHook(HttpHook):
         while next_href and pages < 1000:
             pages += 1
             coll = self._json(self._request("GET", next_href, idempotent=True)) or {}
+            if not isinstance(coll, Mapping):
+                break
             for t in coll.get("items") or []:
                 href = _self_href(t) or (f"{urlsplit(task_coll).path}/{t['id']}" if isinstance(t, Mapping) and t.get("id") else None)
                 if href:
@@ -1003,8 +1011,7 @@ class NetSuiteHook(HttpHook):
         :class:`NetSuiteSuiteQLCapError` — use :meth:`suiteql_keyset`.
         """
         q = render_suiteql(query, params)
-        gen = self._suiteql_pages(q, _check_page_size(page_size), None)
-        return (yield from gen) or iter(())  # type: ignore[return-value]
+        return self._suiteql_pages(q, _check_page_size(page_size), None)
 
     def _suiteql_pages(self, q: str, page_size: int, max_rows: int | None) -> Iterator[dict[str, Any]]:
         """Yield rows; the generator's return value is True when it stopped at ``max_rows`` with more left."""
@@ -1015,22 +1022,33 @@ class NetSuiteHook(HttpHook):
             resp = self._request("POST", SUITEQL_PATH, params={"limit": page_size, "offset": offset},
                                  json_body={"q": q}, headers={"Prefer": "transient"}, idempotent=True)
             page = self._json(resp) or {}
+            if not isinstance(page, Mapping):
+                raise NetSuiteError(resp.status_code, "INVALID_RESPONSE", None, "SuiteQL page is not a JSON object",
+                                    method="POST", url_path=SUITEQL_PATH)
             rows = page.get("items") or []
             for row in rows:
                 if isinstance(row, Mapping):
                     yield {k: v for k, v in row.items() if k != "links"}
             if not page.get("hasMore"):
+                total = page.get("totalResults")
+                if (max_rows is None and offset + len(rows) >= SUITEQL_ROW_CAP and isinstance(total, int)
+                        and total > offset + len(rows)):
+                    raise self._cap_error()
                 return False  # type: ignore[return-value]
             if not rows:
                 raise NetSuiteError(resp.status_code, "INVALID_RESPONSE", None,
                                     f"SuiteQL page at offset {offset} was empty but hasMore is true",
                                     method="POST", url_path=SUITEQL_PATH)
             offset += page_size
-            if offset >= SUITEQL_ROW_CAP and (max_rows is None or offset < max_rows):
-                raise NetSuiteSuiteQLCapError(
-                    None, "ROW_CAP", None,
-                    f"SuiteQL result has more than {SUITEQL_ROW_CAP:,} rows (NetSuite's cap); use suiteql_keyset() "
-                    "or narrow the query", method="POST", url_path=SUITEQL_PATH)
+            if max_rows is None and offset >= SUITEQL_ROW_CAP:
+                raise self._cap_error()
+
+    @staticmethod
+    def _cap_error() -> NetSuiteSuiteQLCapError:
+        return NetSuiteSuiteQLCapError(
+            None, "ROW_CAP", None,
+            f"SuiteQL result has more than {SUITEQL_ROW_CAP:,} rows (NetSuite's cap); use suiteql_keyset() "
+            "or narrow the query", method="POST", url_path=SUITEQL_PATH)
 
     def suiteql_keyset(
         self,
@@ -1063,17 +1081,18 @@ class NetSuiteHook(HttpHook):
         chunk_rows = (min(int(chunk_rows), SUITEQL_ROW_CAP - page_size) // page_size) * page_size
         if chunk_rows < page_size:
             raise ValueError("chunk_rows must be at least page_size and below 100,000")
+        base = render_suiteql(select_sql + (f" WHERE ({where})" if where else ""), params)
+        return self._keyset_rows(base, bool(where), key, page_size, chunk_rows)
+
+    def _keyset_rows(self, base: str, has_where: bool, key: str, page_size: int,
+                     chunk_rows: int) -> Iterator[dict[str, Any]]:
         column = key.rsplit(".", 1)[-1].lower()
-        where_sql = render_suiteql(where, params) if where else None
-        if not where and params:
-            raise SuiteQLParameterError("params were given but there is no where= clause to use them")
-        base = render_suiteql(select_sql, None)
         last: Any = None
         while True:
-            conds = [f"({where_sql})"] if where_sql else []
+            q = base
             if last is not None:
-                conds.append(f"{key} > {suiteql_literal(last)}")
-            q = base + (f" WHERE {' AND '.join(conds)}" if conds else "") + f" ORDER BY {key}"
+                q += f"{' AND' if has_where else ' WHERE'} {key} > {suiteql_literal(last)}"
+            q += f" ORDER BY {key}"
             gen = self._suiteql_pages(q, page_size, chunk_rows)
             count = 0
             while True:
@@ -1108,10 +1127,10 @@ class NetSuiteHook(HttpHook):
         narrows further, e.g. ``where="type = :t", params={"t": "SalesOrd"}``."""
         if not _SQL_IDENT_RE.match(record_type_table) or "." in record_type_table:
             raise ValueError(f"table {record_type_table!r} is not a SuiteQL table name (e.g. transaction, customer, item)")
-        ids = list(dict.fromkeys(str(e) for e in external_ids))
-        extra = f" AND ({render_suiteql(where, params)})" if where else ""
         if params and not where:
             raise SuiteQLParameterError("params were given but there is no where= clause to use them")
+        extra = f" AND ({render_suiteql(where, params)})" if where else ""
+        ids = list(dict.fromkeys(str(e) for e in external_ids))
         found: dict[str, str] = {}
         for i in range(0, len(ids), LOOKUP_BATCH_MAX):
             batch = ids[i:i + LOOKUP_BATCH_MAX]
@@ -1137,6 +1156,20 @@ def _version() -> str:
     except Exception:  # pragma: no cover
         return "0"
     return VERSION
+
+
+def _loads(content: bytes | str) -> Any:
+    text = content.decode("utf-8") if isinstance(content, bytes | bytearray) else content
+    return json.loads(text, parse_float=Decimal)
+
+
+def _try_json(resp: requests.Response) -> Any:
+    if not resp.content:
+        return None
+    try:
+        return _loads(resp.content)
+    except ValueError:
+        return None
 
 
 def _is_uuid(value: str | None) -> bool:

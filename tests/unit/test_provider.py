@@ -68,7 +68,7 @@ def test_airflow_providers_hooks_shows_both_connection_types(hooks_listing):
 
 
 def test_airflow_providers_widgets_lists_declarative_fields():
-    fields = {w["field_name"] for w in _airflow_json("widgets")}
+    fields = {w["connection_parameter_name"] for w in _airflow_json("widgets")}
     for name in ("refresh_token", "region", "seller_id", "endpoint", "lwa_token_url", "sandbox"):
         assert f"extra__amazon_sp_api__{name}" in fields
     for name in ("account_id", "auth_type", "client_id", "certificate_id", "private_key", "consumer_key",
