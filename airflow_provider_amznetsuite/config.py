@@ -145,13 +145,17 @@ class OrdersConfig(_Strict):
     shipping_item: str | None = None
     gift_wrap_item: str | None = None
     discount_item: str | None = None
+    delivery_tip_item: str | None = None
+    cod_fee_item: str | None = None
+    other_charge_item: str | None = None
     pii: bool = False  # ask Amazon for BUYER/RECIPIENT (needs the restricted roles)
     overlap_minutes: int = Field(default=10, ge=0, le=240)
     ship_by_warning_hours: int = Field(default=24, ge=1, le=240)
     acknowledge: bool = True
     confirm_shipments: bool = True
 
-    @field_validator("shipping_item", "gift_wrap_item", "discount_item", mode="before")
+    @field_validator("shipping_item", "gift_wrap_item", "discount_item", "delivery_tip_item", "cod_fee_item",
+                     "other_charge_item", mode="before")
     @classmethod
     def _ids(cls, v: Any, info: Any) -> str | None:
         return _ns_id(v, info.field_name)

@@ -82,6 +82,9 @@ SERVICE_ITEMS = {
     "901": "Amazon Gift Wrap",
     "902": "Amazon Promotion Discount",
     "903": "Amazon Marketplace Tax Clearing",
+    "904": "Amazon Delivery Tip",
+    "905": "Amazon COD Fee",
+    "906": "Amazon Other Charge",
 }
 PRICE_LEVELS = {"1": "Base Price", "5": "Amazon Business (B2B)", "6": "Amazon Sale"}
 
