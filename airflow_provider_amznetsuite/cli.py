@@ -95,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--seed", type=int, default=42)
     serve.add_argument("--time-scale", type=float, default=1.0, help="multiply Amazon's rate limits and delays (tests/bench)")
     serve.add_argument("--faults", default=None, help="fault rate (e.g. 0.2) or a JSON object of per-kind knobs")
+    serve.add_argument("--netsuite-faults", default=None, help="fault rate or JSON knobs for the NetSuite sandbox")
     serve.add_argument("--latency-ms", type=int, default=0)
     serve.add_argument("--netsuite-db", default=None, help="SQLite file for NetSuite records (default: in memory)")
     serve.add_argument("--print-connections", action="store_true", help="print AIRFLOW_CONN_… lines pointing at the sandboxes")
