@@ -36,7 +36,7 @@ from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import requests
 from airflow.providers.http.hooks.http import HttpHook
@@ -388,6 +388,15 @@ def _looks_like_token_problem(errors: list[dict[str, Any]]) -> bool:
     return "unauthorized" in text and ("token" in text or "expired" in text)
 
 
+def _check_progress(operation: str, sent: str | None, received: str) -> None:
+    """Stop a pagination loop: the server answered a page request with the token it was sent."""
+    if sent is not None and sent == received:
+        raise SpApiError(
+            200, [{"code": "PaginationLoop", "message": "the next page token equals the token just sent"}], operation,
+            hint="the server does not advance pagination; stopping instead of looping forever",
+        )
+
+
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -452,8 +461,8 @@ class SpApiHook(HttpHook):
         self._time_scale = time_scale
         self.request_timeout = request_timeout
         self._ptd_cache_dir = Path(ptd_cache_dir) if ptd_cache_dir is not None else None
-        self.rate_limiter = rate_limiter or REGISTRY
-        self.token_cache = token_cache or TOKEN_CACHE
+        self.rate_limiter = rate_limiter if rate_limiter is not None else REGISTRY
+        self.token_cache = token_cache if token_cache is not None else TOKEN_CACHE
         self._sleep = sleep
         self._clock = clock or self.rate_limiter.clock
         self._now = now
@@ -910,6 +919,7 @@ class SpApiHook(HttpHook):
             token = (body.get("pagination") or {}).get("nextToken")
             if not token:
                 return
+            _check_progress("searchOrders", params.get("paginationToken"), token)
             params = {**params, "paginationToken": token}
 
     def get_order(self, order_id: str, included_data: Sequence[str] | None = None) -> dict[str, Any]:
@@ -1034,6 +1044,7 @@ class SpApiHook(HttpHook):
             token = body.get("nextToken")
             if not token:
                 return
+            _check_progress("getReports", params.get("nextToken"), token)
             params = {"nextToken": token}  # must be the only parameter, otherwise 400 InvalidInput
 
     def create_report(
@@ -1107,6 +1118,7 @@ class SpApiHook(HttpHook):
                 token = (body.get("pagination") or {}).get("nextToken")
                 if not token:
                     break
+                _check_progress("getInventorySummaries", params.get("nextToken"), token)
                 params = {**params, "nextToken": token}
             for page in pages:
                 yield from page
@@ -1259,13 +1271,13 @@ class SpApiHook(HttpHook):
     ) -> Iterator[dict[str, Any]]:
         """Finances 2024-06-19 ``listTransactions``; yields transactions.
 
-        ``posted_before`` is clamped to now - 2 min; windows longer than 180 days are split and
-        transactions are de-duplicated by ``transactionId`` across the splits.
+        ``posted_before`` is clamped to now - 2 min; without it the last window is left open (Amazon
+        then uses now - 2 min by its own clock). Windows longer than 180 days are split and transactions
+        are de-duplicated by ``transactionId`` across the splits.
         """
         start = _as_utc(posted_after, "posted_after")
         latest = self._now() - ORDERS_BEFORE_MARGIN
-        end = _as_utc(posted_before, "posted_before") if posted_before is not None else latest
-        end = min(end, latest)
+        end = min(_as_utc(posted_before, "posted_before"), latest) if posted_before is not None else latest
         if start >= end:
             self.log.info("list_transactions: empty window (%s .. %s); nothing to fetch", iso_z(start), iso_z(end))
             return
@@ -1273,7 +1285,9 @@ class SpApiHook(HttpHook):
         window_start = start
         while window_start < end:
             window_end = min(end, window_start + FINANCES_MAX_WINDOW)
-            params: dict[str, Any] = {"postedAfter": window_start, "postedBefore": window_end,
+            last = window_end >= end
+            params: dict[str, Any] = {"postedAfter": window_start,
+                                      "postedBefore": None if (last and posted_before is None) else window_end,
                                       "marketplaceId": marketplace_id, "transactionStatus": transaction_status}
             while True:
                 body = self._json(self._call("listTransactions", params=params), "listTransactions")
@@ -1288,5 +1302,6 @@ class SpApiHook(HttpHook):
                 token = payload.get("nextToken")
                 if not token:
                     break
+                _check_progress("listTransactions", params.get("nextToken"), token)
                 params = {**params, "nextToken": token}
             window_start = window_end

@@ -18,6 +18,7 @@ Besides:
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import json
 import secrets
@@ -39,6 +40,33 @@ DEFAULT_MODELS = (
     "finances_2024-06-19.json",
     "fba_inventory_v1.json",
 )
+
+
+def _instant(value: str) -> dt.datetime | None:
+    if "T" not in value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def same_value(actual: Any, wanted: Any) -> bool:
+    """Equality used to match a request against a case: date-time strings compare as instants
+    (``…T20:11:24Z`` == ``…T20:11:24.000Z``), query scalars compare by their string form."""
+    if isinstance(wanted, dict):
+        return isinstance(actual, dict) and actual.keys() == wanted.keys() and all(same_value(actual[k], v) for k, v in wanted.items())
+    if isinstance(wanted, list):
+        return isinstance(actual, list) and len(actual) == len(wanted) and all(same_value(a, w) for a, w in zip(actual, wanted))
+    if actual == wanted:
+        return True
+    if isinstance(actual, str) and isinstance(wanted, str):
+        a, w = _instant(actual), _instant(wanted)
+        return a is not None and a == w
+    if isinstance(actual, bool) or isinstance(wanted, bool):
+        return str(actual).lower() == str(wanted).lower()
+    return actual is not None and not isinstance(actual, (dict, list)) and str(actual) == str(wanted)
 
 
 @dataclass
@@ -69,6 +97,7 @@ class StaticSandbox:
     documents: dict[str, Document] = field(default_factory=dict)
     uploads: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     issued_tokens: list[str] = field(default_factory=list)
+    document_requests: list[tuple[str, str]] = field(default_factory=list)
     lwa_requests: int = 0
 
     def __post_init__(self) -> None:
@@ -93,7 +122,8 @@ class StaticSandbox:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="static-sandbox", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="static-sandbox", daemon=True)
         self._thread.start()
         return self
 
@@ -171,6 +201,8 @@ class StaticSandbox:
                 self.records.append(Record(method, parts.path, None, 404, check.problems, []))
             return self._json(handler, 404, {"errors": [{"code": "NotFound", "message": "Resource not found"}]})
         status, payload, index = self._match(check)
+        if status == 204:
+            payload = None  # 204 carries no body (the models' cases write {})
         response_problems = check_response(check.operation, status, payload) if index is not None else []
         with self._lock:
             self.records.append(Record(method, parts.path, check.operation.operation_id, status, check.problems,
@@ -190,8 +222,7 @@ class StaticSandbox:
             for name, spec in wanted.items():
                 if not isinstance(spec, dict) or "value" not in spec:
                     continue  # no value = any value
-                actual = check.values.get(name)
-                if actual != spec["value"] and not (actual is not None and str(actual) == str(spec["value"])):
+                if not same_value(check.values.get(name), spec["value"]):
                     matched = False
                     break
                 score += 1
@@ -216,6 +247,8 @@ class StaticSandbox:
 
     def _document(self, handler: BaseHTTPRequestHandler, method: str, query: str, body: bytes) -> None:
         src = (parse_qs(query).get("src") or [""])[0]
+        with self._lock:
+            self.document_requests.append((method, src))
         if handler.headers.get("x-amz-access-token"):
             return self._send(handler, 400, b"<Error><Code>InvalidArgument</Code></Error>", "application/xml")
         if method == "PUT":

@@ -28,6 +28,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import jsonschema
+import jsonschema.exceptions
 from jsonschema import Draft4Validator
 
 import airflow_provider_amznetsuite
@@ -238,7 +239,7 @@ def _check_scalar(value: Any, schema: Mapping[str, Any], where: str, problems: l
         if fmt in ("date-time", "date"):
             try:
                 FORMAT_CHECKER.check(value, fmt)
-            except jsonschema.FormatError as exc:
+            except jsonschema.exceptions.FormatError as exc:
                 problems.append(f"{where}: {value!r} is not a valid {fmt} ({exc.cause or exc.message})")
 
 
