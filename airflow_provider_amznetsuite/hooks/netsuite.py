@@ -443,6 +443,17 @@ def _check_external_id(external_id: str) -> str:
     return external_id
 
 
+def _replace_params(replace: Sequence[str] | str | None) -> dict[str, str] | None:
+    """``?replace=a,b`` for sublists that the body carries completely (replaced, not appended)."""
+    if not replace:
+        return None
+    names = [replace] if isinstance(replace, str) else list(replace)
+    for n in names:
+        if not _RECORD_TYPE_RE.match(n):
+            raise ValueError(f"sublist name {n!r} in replace= is not valid (e.g. 'item')")
+    return {"replace": ",".join(names)}
+
+
 def _check_record_type(record_type: str) -> str:
     if not isinstance(record_type, str) or not _RECORD_TYPE_RE.match(record_type):
         raise ValueError(f"record type {record_type!r} is not valid: use the camelCase REST name, e.g. salesOrder")
@@ -797,27 +808,23 @@ class NetSuiteHook(HttpHook):
                       replace: Sequence[str] | None = None) -> None:
         """``PATCH /record/v1/{type}/{id}``; ``replace=["item"]`` replaces those sublists entirely."""
         path = f"{RECORD_PREFIX}/{_check_record_type(record_type)}/{_id_segment(id)}"
-        params = None
-        if replace:
-            names = [replace] if isinstance(replace, str) else list(replace)
-            for n in names:
-                if not _RECORD_TYPE_RE.match(n):
-                    raise ValueError(f"sublist name {n!r} in replace= is not valid (e.g. 'item')")
-            params = {"replace": ",".join(names)}
-        self._request("PATCH", path, params=params, json_body=body, idempotent=False)
+        self._request("PATCH", path, params=_replace_params(replace), json_body=body, idempotent=False)
 
-    def upsert_record(self, record_type: str, external_id: str, body: Mapping[str, Any]) -> str:
+    def upsert_record(self, record_type: str, external_id: str, body: Mapping[str, Any],
+                      replace: Sequence[str] | str | None = None) -> str:
         """``PUT /record/v1/{type}/eid:{externalId}`` (create or update) → internal id.
 
         Idempotent, so it is retried after timeouts. The id comes from ``Location``; if NetSuite sends
-        none, the record is read back by external id.
+        none, the record is read back by external id. ``replace=["item"]`` makes an update replace those
+        sublists instead of appending to them — pass it whenever the body carries the complete sublist,
+        or a re-upsert (retry, rerun, backfill) would add the lines a second time.
         """
         rt = _check_record_type(record_type)
         eid = _check_external_id(external_id)
         if isinstance(body, Mapping) and body.get("externalId") not in (None, eid):
             raise ValueError(f"body externalId {body.get('externalId')!r} differs from the upsert key {eid!r}")
         path = f"{RECORD_PREFIX}/{rt}/eid:{eid}"
-        resp = self._request("PUT", path, json_body=body, idempotent=True)
+        resp = self._request("PUT", path, params=_replace_params(replace), json_body=body, idempotent=True)
         rid = self._location_id(resp)
         if rid and rid != f"eid:{eid}":
             return rid

@@ -119,7 +119,8 @@ class ApiError(Exception):
 
     def __init__(self, status: int, code: str, detail: str, *, path: str | None = None,
                  header: str | None = None, query_param: str | None = None,
-                 headers: dict[str, str] | None = None, title: str | None = None) -> None:
+                 headers: dict[str, str] | None = None, title: str | None = None,
+                 type_url: str | None = None) -> None:
         super().__init__(f"{status} {code}: {detail}")
         self.status = status
         self.code = code
@@ -129,6 +130,7 @@ class ApiError(Exception):
         self.query_param = query_param
         self.headers = headers or {}
         self.title = title
+        self.type_url = type_url
 
     @classmethod
     def user(cls, detail: str, *, path: str | None = None) -> ApiError:
@@ -151,7 +153,8 @@ class ApiError(Exception):
         if self.query_param:
             detail["o:errorQueryParam"] = self.query_param
         detail["o:errorCode"] = self.code
-        return {"type": type_url, "title": self.title or title, "status": self.status, "o:errorDetails": [detail]}
+        return {"type": self.type_url or type_url, "title": self.title or title, "status": self.status,
+                "o:errorDetails": [detail]}
 
 
 def invalid_login() -> ApiError:
