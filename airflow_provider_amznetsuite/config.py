@@ -194,8 +194,9 @@ class PricingConfig(_Strict):
     vat_inclusive: bool = False  # marketplace expects VAT-inclusive value_with_tax
     vat_rate: Decimal = Decimal("0")
     max_change_pct: Decimal = Decimal("30")
-    min_price_field: str | None = "custitem_amz_min_price"
-    max_price_field: str | None = "custitem_amz_max_price"
+    # "{currency}" expands to the marketplace currency in lower case (custitem_amz_min_price_gbp)
+    min_price_field: str | None = "custitem_amz_min_price_{currency}"
+    max_price_field: str | None = "custitem_amz_max_price_{currency}"
     cost_field: str | None = "costestimate"
 
     @field_validator("price_level", "b2b_price_level", "sale_price_level", mode="before")
