@@ -219,30 +219,92 @@ class ProductsConfig(_Strict):
     discontinued: Literal["zero_quantity", "zero_quantity_and_inactive"] = "zero_quantity"
     condition: str = "new_new"
     brand_field: str = "custitem_amz_brand"
+    category_field: str = "custitem_amz_category"  # item field holding the merchandising category
+    # Amazon attributes read from custitem_amz_attr_<attribute>; None = the provider's default list
+    attribute_fields: list[str] | None = None
+    variation_attributes: list[str] = Field(default_factory=lambda: ["size", "color"])
+
+    @field_validator("flag_field", "brand_field", "category_field")
+    @classmethod
+    def _field(cls, v: str) -> str:
+        if not re.match(r"^[a-z][a-z0-9_]*$", v):
+            raise ValueError(f"{v!r} is not a NetSuite field id (lower-case letters, digits, '_')")
+        return v
+
+    @field_validator("attribute_fields", "variation_attributes")
+    @classmethod
+    def _attrs(cls, v: list[str] | None) -> list[str] | None:
+        for a in v or []:
+            if not re.match(r"^[a-z][a-z0-9_]*$", a):
+                raise ValueError(f"{a!r} is not an Amazon attribute name (lower-case letters, digits, '_')")
+        return v
+
+
+_RENAMED_SETTLEMENT_KEYS = {
+    "bank_account": "accounts.bank", "suspense_account": "accounts.suspense", "reserve_account": "accounts.reserve",
+    "withheld_tax_clearing_account": "accounts.marketplace_tax_clearing",
+}
 
 
 class SettlementConfig(_Strict):
-    bank_account: str | None = None  # where the deposit lands (Amazon clearing of type Bank)
-    suspense_account: str | None = None  # unknown combinations and unmatched residue
-    reserve_account: str | None = None  # balance-sheet Amazon reserve
-    withheld_tax_clearing_account: str | None = None
-    gl_map: dict[str, str] = Field(default_factory=dict)  # "type/amount-type/description" -> account id
-    split_by_period: bool = False
-    apply_payments: bool = False
+    """Settlement reconciliation (docs/settlement.md).
+
+    ``accounts`` maps each GL role (``domain.settlement.default_gl_map.GL_ROLES``: bank, suspense,
+    reserve, marketplace_tax_clearing, tax_payable, sales, fba_fees, ...) to the NetSuite account that
+    plays it. The shipped GL map classifies the settlement vocabulary to those roles; a role without an
+    account sends its rows to suspense, listed as unmapped. ``gl_map`` overrides single
+    ``transaction-type/amount-type/amount-description`` keys with an account id (or a role).
+    """
+
+    accounts: dict[str, str] = Field(default_factory=dict)  # GL role -> account internal id
+    gl_map: dict[str, str] = Field(default_factory=dict)  # "type/amount-type/description" -> account id or role
+    split_by_period: bool = False  # one journal entry per month when a settlement spans a month end
+    apply_payments: bool = False  # not available yet: validation refuses true
+    amount_tolerance: Decimal | None = Decimal("0")  # order total vs settlement gross; null = no amount check
+    recheck_days: int = Field(default=60, ge=0, le=365)  # re-match unmatched lines of settlements this recent
     department: str | None = None
     class_: str | None = Field(default=None, alias="class")
 
-    @field_validator(
-        "bank_account", "suspense_account", "reserve_account", "withheld_tax_clearing_account",
-        "department", "class_", mode="before",
-    )
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            old = [k for k in _RENAMED_SETTLEMENT_KEYS if k in data]
+            if old:
+                moves = ", ".join(f"{k} -> {_RENAMED_SETTLEMENT_KEYS[k]}" for k in old)
+                raise ValueError(f"GL accounts are set per role under settlement.accounts now: {moves}")
+        return data
+
+    @field_validator("department", "class_", mode="before")
     @classmethod
     def _ids(cls, v: Any, info: Any) -> str | None:
         return _ns_id(v, info.field_name.rstrip("_"))
 
+    @field_validator("accounts", mode="before")
+    @classmethod
+    def _accounts(cls, v: Any) -> Any:
+        from airflow_provider_amznetsuite.domain.settlement.default_gl_map import ROLE_NAMES
+
+        if v is None:
+            return {}
+        if not isinstance(v, dict):
+            return v
+        out = {}
+        for role, account in v.items():
+            if role not in ROLE_NAMES:
+                close = difflib.get_close_matches(str(role), ROLE_NAMES, n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise ValueError(f"unknown GL role {role!r}{hint}; valid roles: {', '.join(ROLE_NAMES)}")
+            if account is None:
+                continue  # an explicit null leaves the role unmapped (its rows go to suspense)
+            out[str(role)] = _ns_id(account, f"GL role {role!r}")
+        return out
+
     @field_validator("gl_map", mode="before")
     @classmethod
     def _map(cls, v: Any) -> Any:
+        from airflow_provider_amznetsuite.domain.settlement.default_gl_map import ROLE_NAMES
+
         if not isinstance(v, dict):
             return v
         out = {}
@@ -253,8 +315,26 @@ class SettlementConfig(_Strict):
                     f"gl_map key {key!r} must be 'transaction-type/amount-type/amount-description' "
                     "(use '*' as transaction-type to match any)"
                 )
-            out[str(key)] = _ns_id(account, f"GL account of {key!r}")
+            if isinstance(account, str) and account.strip() in ROLE_NAMES:
+                out[str(key)] = account.strip()
+            else:
+                out[str(key)] = _ns_id(account, f"GL account of {key!r} (or name a GL role such as 'other_fees')")
         return out
+
+    @field_validator("apply_payments")
+    @classmethod
+    def _payments(cls, v: bool) -> bool:
+        if v:
+            raise ValueError("apply_payments is not available yet in this release: set it to false "
+                             "(the settlement journal entry books every line; see docs/settlement.md)")
+        return v
+
+    @field_validator("amount_tolerance")
+    @classmethod
+    def _tolerance(cls, v: Decimal | None) -> Decimal | None:
+        if v is not None and (not v.is_finite() or v < 0):
+            raise ValueError(f"amount_tolerance {v} must be 0 or more (or null to skip the amount check)")
+        return v
 
 
 class SchedulesConfig(_Strict):

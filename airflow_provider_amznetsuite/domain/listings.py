@@ -170,6 +170,11 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
+def _refuse_constant(name: str) -> Any:
+    """NaN/Infinity are not numbers Amazon accepts; refuse them when reading attribute JSON."""
+    raise ValueError(f"{name} is not an exact number")
+
+
 class NetSuiteItem(_Frozen):
     """One NetSuite item as the products sync needs it (built from a SuiteQL row by :meth:`from_row`)."""
 
@@ -319,10 +324,11 @@ class NetSuiteItem(_Frozen):
                     continue
                 if text.startswith(("[", "{")):
                     try:
-                        value = json.loads(text)
+                        value = json.loads(text, parse_float=Decimal, parse_constant=_refuse_constant)
                     except ValueError as exc:
+                        detail = f"{exc.msg} at {exc.pos}" if isinstance(exc, json.JSONDecodeError) else str(exc)
                         problems.append(RowProblem(field=key, attribute=name,
-                                                   message=f"{key}: not valid JSON ({exc.msg} at {exc.pos})"))
+                                                   message=f"{key}: not valid JSON ({detail})"))
                         continue
                     extra[name] = value if isinstance(value, list) else [value]
                 else:

@@ -18,8 +18,15 @@ def backoff_delay(attempt: int, base: float = 0.5, cap: float = 30.0, rng: rando
     return r.uniform(0, min(cap, base * (2**attempt)))
 
 
+_MASKED: set[str] = set()
+
+
 def mask_secrets(*values: str | None) -> None:
-    """Register secrets with Airflow's log masker so they never reach task logs (best effort)."""
+    """Register secrets with Airflow's log masker so they never reach task logs (best effort).
+
+    Each value is registered once per process: the masker recompiles its pattern on every call, which
+    is costly for long values such as PEM keys.
+    """
     try:
         from airflow.sdk.log import mask_secret  # Airflow 3.x task SDK
     except Exception:  # pragma: no cover - outside an Airflow install
@@ -28,8 +35,9 @@ def mask_secrets(*values: str | None) -> None:
         except Exception:
             return
     for v in values:
-        if v and len(v) >= 5:
+        if v and len(v) >= 5 and v not in _MASKED:
             mask_secret(v)
+            _MASKED.add(v)
 
 
 def scrub(text: str, secrets: Iterable[str | None]) -> str:

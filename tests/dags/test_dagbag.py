@@ -6,6 +6,8 @@ import socket
 from pathlib import Path
 
 import pytest
+
+pytestmark = pytest.mark.db
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
