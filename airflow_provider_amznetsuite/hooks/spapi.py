@@ -54,6 +54,7 @@ from airflow_provider_amznetsuite.hooks.ratelimit import (
 )
 from airflow_provider_amznetsuite.hooks.spapi_errors import (
     SpApiAuthError,
+    SpApiBadRequest,
     SpApiError,
     SpApiServerError,
     SpApiThrottled,
@@ -395,6 +396,56 @@ def _check_progress(operation: str, sent: str | None, received: str) -> None:
             200, [{"code": "PaginationLoop", "message": "the next page token equals the token just sent"}], operation,
             hint="the server does not advance pagination; stopping instead of looping forever",
         )
+
+
+MAX_RESTARTS_WITHOUT_PROGRESS = 3
+MAX_PAGINATION_RESTARTS = 25
+
+
+def _is_expired_token(exc: SpApiBadRequest) -> bool:
+    """Amazon answers a stale page token with 400 InvalidInput mentioning that it expired."""
+    text = " ".join(f"{e.get('code', '')} {e.get('message', '')} {e.get('details', '')}" for e in exc.errors).lower()
+    return "expired" in text and "token" in text
+
+
+def _paged(fetch: Callable[[str | None], tuple[list[dict[str, Any]], str | None]],
+           key: Callable[[dict[str, Any]], Any], operation: str, log: Any) -> Iterator[dict[str, Any]]:
+    """Walk pages; when a page token expires, restart from the first page and skip items already yielded.
+
+    ``fetch(None)`` requests the first page, ``fetch(token)`` a later one; it returns (items, next token).
+    Amazon offers no way to resume from a position, so a restart re-reads the pages already seen; it
+    gives up after 3 restarts in a row that yielded nothing new (or 25 in all).
+    """
+    seen: set[Any] = set()
+    restarts = stalled = 0
+    token: str | None = None
+    new_since_restart = 0
+    while True:
+        try:
+            items, nxt = fetch(token)
+        except SpApiBadRequest as exc:
+            if token is None or not _is_expired_token(exc):
+                raise
+            stalled = 0 if new_since_restart else stalled + 1
+            restarts += 1
+            if stalled > MAX_RESTARTS_WITHOUT_PROGRESS or restarts > MAX_PAGINATION_RESTARTS:
+                raise
+            log.warning("%s: page token expired; restarting the listing (restart %d, %d items so far)",
+                        operation, restarts, len(seen))
+            token, new_since_restart = None, 0
+            continue
+        for item in items:
+            k = key(item)
+            if k is not None and k in seen:
+                continue
+            if k is not None:
+                seen.add(k)
+            new_since_restart += 1
+            yield item
+        if not nxt:
+            return
+        _check_progress(operation, token, nxt)
+        token = nxt
 
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -913,14 +964,12 @@ class SpApiHook(HttpHook):
             "includedData": _as_list(included_data, "included_data"),
             "maxResultsPerPage": int(max_results_per_page),
         }
-        while True:
-            body = self._json(self._call("searchOrders", params=params), "searchOrders")
-            yield from body.get("orders") or []
-            token = (body.get("pagination") or {}).get("nextToken")
-            if not token:
-                return
-            _check_progress("searchOrders", params.get("paginationToken"), token)
-            params = {**params, "paginationToken": token}
+        def fetch(token: str | None) -> tuple[list[dict[str, Any]], str | None]:
+            page = {**params, "paginationToken": token} if token else params
+            body = self._json(self._call("searchOrders", params=page), "searchOrders")
+            return body.get("orders") or [], (body.get("pagination") or {}).get("nextToken")
+
+        yield from _paged(fetch, lambda o: o.get("orderId"), "searchOrders", self.log)
 
     def get_order(self, order_id: str, included_data: Sequence[str] | None = None) -> dict[str, Any]:
         """Orders v2026-01-01 ``getOrder``; returns the ``order`` object (items always embedded)."""
@@ -1038,14 +1087,12 @@ class SpApiHook(HttpHook):
             "createdSince": since,
             "createdUntil": _as_utc(created_until, "created_until") if created_until is not None else None,
         }
-        while True:
-            body = self._json(self._call("getReports", params=params), "getReports")
-            yield from body.get("reports") or []
-            token = body.get("nextToken")
-            if not token:
-                return
-            _check_progress("getReports", params.get("nextToken"), token)
-            params = {"nextToken": token}  # must be the only parameter, otherwise 400 InvalidInput
+        def fetch(token: str | None) -> tuple[list[dict[str, Any]], str | None]:
+            # a later page sends nextToken alone, otherwise Amazon answers 400 InvalidInput
+            body = self._json(self._call("getReports", params={"nextToken": token} if token else params), "getReports")
+            return body.get("reports") or [], body.get("nextToken")
+
+        yield from _paged(fetch, lambda r: r.get("reportId"), "getReports", self.log)
 
     def create_report(
         self,
@@ -1111,17 +1158,14 @@ class SpApiHook(HttpHook):
                 "marketplaceIds": [marketplace_id],
                 "sellerSkus": chunk,
             }
-            pages: list[list[dict[str, Any]]] = []
-            while True:
-                body = self._json(self._call("getInventorySummaries", params=params), "getInventorySummaries")
-                pages.append(((body.get("payload") or {}).get("inventorySummaries")) or [])
-                token = (body.get("pagination") or {}).get("nextToken")
-                if not token:
-                    break
-                _check_progress("getInventorySummaries", params.get("nextToken"), token)
-                params = {**params, "nextToken": token}
-            for page in pages:
-                yield from page
+            def fetch(token: str | None, params: dict[str, Any] = params) -> tuple[list[dict[str, Any]], str | None]:
+                page = {**params, "nextToken": token} if token else params
+                body = self._json(self._call("getInventorySummaries", params=page), "getInventorySummaries")
+                return (((body.get("payload") or {}).get("inventorySummaries")) or [],
+                        (body.get("pagination") or {}).get("nextToken"))
+
+            # all pages of a chunk are fetched back to back before anything is yielded (30 s token life)
+            yield from list(_paged(fetch, lambda s: s.get("sellerSku"), "getInventorySummaries", self.log))
 
     # -- Listings Items ------------------------------------------------------------------------------
     def _listing_args(self, seller_id: str | None, marketplace_ids: str | Sequence[str], operation: str,
