@@ -7,8 +7,13 @@
 - VAT: when NetSuite holds net prices (``pricing.prices_include_tax`` false) and the marketplace expects
   VAT-inclusive ``value_with_tax`` (``pricing.vat_inclusive`` true), :func:`net_to_gross` picks the
   smallest gross whose half-up conversion back equals the net price, so net → gross → net never drifts.
-- Effective-dated prices: a future NetSuite price becomes a scheduled entry now; the current entry
-  ends at that instant (``end_at``) and the new one starts there (``start_at``), both UTC with ``Z``.
+- Effective-dated prices: Amazon's product type schema allows one ``our_price`` and one ``discounted_price``
+  schedule entry, so a future NetSuite price is pushed now as a discount window (:func:`amazon_form`): a
+  decrease keeps ``our_price`` and discounts to the new price from the instant (``start_at``); an increase
+  sends the new ``our_price`` and discounts to the current price until the instant (``end_at``), both UTC
+  with ``Z``. The run after the instant sends the plain price and deletes the discount
+  (:func:`removal_patch`). A sale window wins inside its window; what one discount cannot hold is sent
+  by a later run (``exact_until``, ``follow_up_at``).
 - Safety: :func:`check_change` holds large changes and prices below cost/minimum; :func:`screen_offers`
   combines fingerprints (deltas), holds and the ``approve`` list.
 
@@ -26,9 +31,9 @@ from decimal import ROUND_CEILING, Decimal, localcontext
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from airflow_provider_amznetsuite.domain.feeds import FeedMessage, purchasable_offer_patch
+from airflow_provider_amznetsuite.domain.feeds import FeedMessage, PatchOperation, purchasable_offer_patch
 from airflow_provider_amznetsuite.domain.money import MoneyError, is_currency, quantize, quantum, to_decimal
 
 if TYPE_CHECKING:
@@ -39,6 +44,7 @@ _PREC = 60  # working precision for VAT division (exact tie detection; see gross
 _MAX_RATE_DECIMALS = 10
 
 Audience = Literal["ALL", "B2B"]
+DiscountKind = Literal["sale", "next_price", "current_price"]
 
 
 class PricingError(ValueError):
@@ -243,6 +249,9 @@ class PlanEntry(_Frozen):
     start_at: AwareDatetime | None = None
     end_at: AwareDatetime | None = None
 
+    def covers(self, instant: datetime) -> bool:
+        return (self.start_at is None or self.start_at <= instant) and (self.end_at is None or instant < self.end_at)
+
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if self.start_at is not None:
@@ -255,28 +264,68 @@ class PlanEntry(_Frozen):
 
 
 class Offer(_Frozen):
+    """One ``purchasable_offer`` entry (marketplace_id + currency + audience).
+
+    *What NetSuite says* (used by the checks, the summary and the next runs):
+
+    - ``regular`` — the regular price from the build instant on, one entry per effective-dated change
+      (the first entry has no ``start_at``: in effect already);
+    - ``sales`` — the live sale windows (audience ALL);
+    - ``plans`` — the B2B quantity tiers over time.
+
+    *What Amazon receives* (:meth:`to_attribute`), within what its product type schema allows — one
+    ``our_price`` schedule entry, one ``discounted_price`` schedule entry, one quantity plan — chosen by
+    :func:`amazon_form`:
+
+    - ``amazon_price`` — ``our_price`` (no dates);
+    - ``amazon_discount`` — ``discounted_price`` (optional ``start_at``/``end_at``), with ``discount_kind``
+      ``sale`` (a NetSuite sale window), ``next_price`` (a price decrease: the new price from the instant)
+      or ``current_price`` (a price increase: the current price until the instant);
+    - ``amazon_plan`` — the quantity tiers in effect when the offer was built (no dates);
+    - ``exact_until`` — the first instant at which Amazon's offer stops matching NetSuite unless a later run
+      pushes again (``None``: it matches for good); ``follow_up_at`` — the first instant after which a run
+      sends a changed offer (the clean-up after a cutover, the end of a sale, the next step).
+
+    Offers stored by earlier versions (``our_price`` / ``discounted_price`` / ``quantity_discount_plan``
+    timelines, no ``amazon_*`` fields) still load; :meth:`to_attribute` then renders them as they were sent.
+    """
+
     marketplace_id: str
     currency: str
     audience: Audience
-    our_price: tuple[ScheduleEntry, ...]
-    discounted_price: tuple[ScheduleEntry, ...] = ()
-    quantity_discount_plan: tuple[PlanEntry, ...] = ()
+    regular: tuple[ScheduleEntry, ...] = Field(validation_alias=AliasChoices("regular", "our_price"))
+    sales: tuple[ScheduleEntry, ...] = Field(default=(), validation_alias=AliasChoices("sales", "discounted_price"))
+    plans: tuple[PlanEntry, ...] = Field(default=(), validation_alias=AliasChoices("plans", "quantity_discount_plan"))
     minimum_seller_allowed_price: ScheduleEntry | None = None
     maximum_seller_allowed_price: ScheduleEntry | None = None
+    amazon_price: ScheduleEntry | None = None
+    amazon_discount: ScheduleEntry | None = None
+    discount_kind: DiscountKind | None = None
+    amazon_plan: PlanEntry | None = None
+    exact_until: AwareDatetime | None = None
+    follow_up_at: AwareDatetime | None = None
 
     def price_at(self, instant: datetime) -> ScheduleEntry | None:
-        for e in self.our_price:
+        """The NetSuite regular price in effect at ``instant``."""
+        for e in self.regular:
             if e.covers(instant):
                 return e
         return None
 
     def to_attribute(self) -> dict[str, Any]:
         out: dict[str, Any] = {"marketplace_id": self.marketplace_id, "currency": self.currency, "audience": self.audience}
-        out["our_price"] = [{"schedule": [e.to_json() for e in self.our_price]}]
-        if self.discounted_price:
-            out["discounted_price"] = [{"schedule": [e.to_json() for e in self.discounted_price]}]
-        if self.quantity_discount_plan:
-            out["quantity_discount_plan"] = [{"schedule": [p.to_json() for p in self.quantity_discount_plan]}]
+        if self.amazon_price is None:  # stored by an earlier version: render it as it was sent
+            out["our_price"] = [{"schedule": [e.to_json() for e in self.regular]}]
+            if self.sales:
+                out["discounted_price"] = [{"schedule": [e.to_json() for e in self.sales]}]
+            if self.plans:
+                out["quantity_discount_plan"] = [{"schedule": [p.to_json() for p in self.plans]}]
+        else:
+            out["our_price"] = [{"schedule": [self.amazon_price.to_json()]}]
+            if self.amazon_discount is not None:
+                out["discounted_price"] = [{"schedule": [self.amazon_discount.to_json()]}]
+            if self.amazon_plan is not None:
+                out["quantity_discount_plan"] = [{"schedule": [self.amazon_plan.to_json()]}]
         if self.minimum_seller_allowed_price is not None:
             out["minimum_seller_allowed_price"] = [{"schedule": [{"value_with_tax": self.minimum_seller_allowed_price.value}]}]
         if self.maximum_seller_allowed_price is not None:
@@ -303,6 +352,16 @@ class OfferSet(_Frozen):
     def to_attribute(self) -> list[dict[str, Any]]:
         """The ``purchasable_offer`` attribute value (Decimal amounts; the feed writes them as numbers)."""
         return [o.to_attribute() for o in self.offers]
+
+    @property
+    def exact_until(self) -> datetime | None:
+        found = [o.exact_until for o in self.offers if o.exact_until is not None]
+        return min(found) if found else None
+
+    @property
+    def follow_up_at(self) -> datetime | None:
+        found = [o.follow_up_at for o in self.offers if o.follow_up_at is not None]
+        return min(found) if found else None
 
 
 def _canonical(value: Any) -> str:
@@ -332,9 +391,163 @@ class OfferMap(dict[str, OfferSet]):
         self.flags.setdefault(sku, []).append(note)
 
 
+# --- what Amazon can hold: one regular price, one discount window, one quantity plan ------------------------
+_FOREVER = datetime.max.replace(tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class AmazonForm:
+    """The Amazon side of an offer at one instant (see :func:`amazon_form`)."""
+
+    price: ScheduleEntry
+    discount: ScheduleEntry | None
+    kind: DiscountKind | None
+    plan: PlanEntry | None
+    exact_until: datetime | None  # first instant at which it stops matching NetSuite; None = never
+
+    def wire(self) -> str:
+        return _canonical([self.price.to_json(), self.discount.to_json() if self.discount else None,
+                           self.plan.to_json() if self.plan else None])
+
+
+def _regular_from(regular: Sequence[ScheduleEntry], at: datetime) -> list[ScheduleEntry]:
+    """The regular timeline from ``at`` on; the entry in effect at ``at`` loses its ``start_at``."""
+    out = [e for e in regular if e.end_at is None or e.end_at > at]
+    if out:
+        out[0] = out[0].model_copy(update={"start_at": None})
+    return out
+
+
+def _plans_from(plans: Sequence[PlanEntry], at: datetime) -> list[PlanEntry]:
+    out = [p for p in plans if p.end_at is None or p.end_at > at]
+    if out and out[0].covers(at):
+        out[0] = out[0].model_copy(update={"start_at": None})
+    return out
+
+
+def _first_mismatch(points: list[datetime], want: Any, got: Any) -> datetime | None:
+    for p in points:
+        if want(p) != got(p):
+            return p
+    return None
+
+
+def _price_form(regular: Sequence[ScheduleEntry], sales: Sequence[ScheduleEntry], now: datetime
+                ) -> tuple[ScheduleEntry, ScheduleEntry | None, DiscountKind | None, datetime | None]:
+    """Pick ``our_price`` and at most one ``discounted_price`` entry so that what buyers pay on Amazon
+    equals what NetSuite says (the sale price inside a sale window, else the regular price) for as long
+    as possible.
+
+    Candidates: ``our_price`` = any of the regular prices; discount = none, a sale window, or for a
+    cutover at T the next price from T (a decrease; open-ended, or until the following change) or the
+    price before T until T (an increase). Each is
+    compared with NetSuite at every boundary; the one that matches longest wins; ties go to a discount
+    below ``our_price`` (Amazon shows a sale price only below the regular price), then to the simpler
+    form, then to the earlier candidate. A plain cutover or a plain sale matches for good; a sale *and*
+    a cutover (or two sales) match at least until the second change of the price buyers pay — the run
+    after the first change sends the rest.
+    """
+
+    def bare(e: ScheduleEntry) -> ScheduleEntry:
+        return ScheduleEntry(value=e.value, net=e.net)
+
+    ours: list[ScheduleEntry] = []
+    for e in regular:
+        if all(o.value != e.value for o in ours):
+            ours.append(bare(e))
+    discounts: list[tuple[ScheduleEntry | None, DiscountKind | None]] = [(None, None)]
+    discounts += [(s, "sale") for s in sales]
+    for before, after in zip(regular, regular[1:]):
+        discounts.append((ScheduleEntry(value=after.value, net=after.net, start_at=after.start_at), "next_price"))
+        if after.end_at is not None:  # a price step that ends again (e.g. back to the old price)
+            discounts.append((after, "next_price"))
+        discounts.append((ScheduleEntry(value=before.value, net=before.net, end_at=after.start_at), "current_price"))
+
+    def want(t: datetime) -> Decimal:
+        for s in sales:
+            if s.covers(t):
+                return s.value
+        for e in regular:
+            if e.covers(t):
+                return e.value
+        raise AssertionError("the regular timeline covers every instant")  # pragma: no cover
+
+    boundaries = {now}
+    for e in (*regular, *sales):
+        boundaries.update(x for x in (e.start_at, e.end_at) if x is not None and x > now)
+    points = sorted(boundaries)
+    best: tuple[Any, ...] | None = None
+    for index, (our, (disc, kind)) in enumerate((o, d) for o in ours for d in discounts):
+        def got(t: datetime, our: ScheduleEntry = our, disc: ScheduleEntry | None = disc) -> Decimal:
+            return disc.value if disc is not None and disc.covers(t) else our.value
+
+        until = _first_mismatch(points, want, got)
+        if until == now:
+            continue  # wrong already now
+        key = (until or _FOREVER, disc is None or disc.value < our.value, disc is None, -index)
+        if best is None or key > best[0]:
+            best = (key, our, disc, kind, until)
+    assert best is not None  # the current price with the sale in effect (if any) always matches now
+    return best[1], best[2], best[3], best[4]
+
+
+def amazon_form(regular: Sequence[ScheduleEntry], sales: Sequence[ScheduleEntry], plans: Sequence[PlanEntry],
+                at: datetime) -> AmazonForm:
+    """What Amazon receives for an offer whose NetSuite timelines are given, built at instant ``at``.
+
+    Amazon's product type schema allows one ``our_price`` schedule entry, one ``discounted_price`` entry
+    and one quantity plan per offer, so a future price change is expressed with the discount
+    (:func:`_price_form`): a decrease keeps ``our_price`` and adds the new price as a discount from the
+    instant (open-ended); an increase sends the new ``our_price`` now and the current price as a discount
+    until the instant. The run after the instant sends the plain new price and removes the discount. The
+    quantity plan is the one in effect at ``at``; a plan change is sent by the first run after it.
+    """
+    regular_now = _regular_from(regular, at)
+    if not regular_now:
+        raise PricingError("an offer needs a regular price in effect")
+    live_sales = [s for s in sales if s.end_at is None or s.end_at > at]
+    price, discount, kind, until = _price_form(regular_now, live_sales, at)
+    plans_now = _plans_from(plans, at)
+    plan = None
+    if plans_now and plans_now[0].covers(at):
+        plan = plans_now[0].model_copy(update={"start_at": None, "end_at": None})
+    plan_changes = sorted({x for p in plans_now for x in (p.start_at, p.end_at) if x is not None and x > at})
+    if plan_changes and (until is None or plan_changes[0] < until):
+        until = plan_changes[0]
+    return AmazonForm(price, discount, kind, plan, until)
+
+
+def _follow_up(regular: Sequence[ScheduleEntry], sales: Sequence[ScheduleEntry], plans: Sequence[PlanEntry],
+               at: datetime, form: AmazonForm) -> datetime | None:
+    """The first boundary after ``at`` at which the Amazon side changes (a run after it pushes again)."""
+    boundaries = sorted({x for e in (*regular, *sales, *plans) for x in (e.start_at, e.end_at)
+                         if x is not None and x > at})
+    wire = form.wire()
+    for b in boundaries:
+        if amazon_form(regular, sales, plans, b).wire() != wire:
+            return b
+    return None
+
+
+def make_offer(marketplace_id: str, currency: str, audience: Audience, regular: Sequence[ScheduleEntry], *,
+               at: datetime, sales: Sequence[ScheduleEntry] = (), plans: Sequence[PlanEntry] = (),
+               minimum: ScheduleEntry | None = None, maximum: ScheduleEntry | None = None) -> Offer:
+    """An :class:`Offer` with its Amazon side computed by :func:`amazon_form` as of ``at``."""
+    form = amazon_form(regular, sales, plans, at)
+    return Offer(marketplace_id=marketplace_id, currency=currency, audience=audience, regular=tuple(regular),
+                 sales=tuple(sales), plans=tuple(plans), minimum_seller_allowed_price=minimum,
+                 maximum_seller_allowed_price=maximum, amazon_price=form.price, amazon_discount=form.discount,
+                 discount_kind=form.kind, amazon_plan=form.plan, exact_until=form.exact_until,
+                 follow_up_at=_follow_up(regular, sales, plans, at, form))
+
+
 # --- building -------------------------------------------------------------------------------------------------
 class _SkuProblem(Exception):
     pass
+
+
+class _SkuDeferred(Exception):
+    """Every price of the SKU starts later: nothing can be sent yet (not a problem; flagged)."""
 
 
 @dataclass
@@ -531,6 +744,10 @@ def build_offers(rows: Iterable[PricingInput], mp: MarketplaceConfig, *, now: da
         except _SkuProblem as exc:
             result.problems[sku] = f"SKU {sku}: {exc}"
             continue
+        except _SkuDeferred:
+            for note in conv.notes:
+                result.flag(sku, note)
+            continue
         except MoneyError as exc:
             result.problems[sku] = f"SKU {sku}: {exc}"
             continue
@@ -555,18 +772,23 @@ def _build_one(sku: str, mp: MarketplaceConfig, now: datetime, conv: _Converter,
         if guard.cost is not None:
             cost = conv.source(guard.cost, "cost")
     offers: list[Offer] = []
+    deferred = False
+    guards = {"minimum": min_entry, "maximum": max_entry}
     our_all: tuple[ScheduleEntry, ...] = ()
     if base:
         if any(r.min_quantity > 1 for r in base):
             conv.notes.append("base price level quantity tiers are not sent (Amazon takes quantity prices for B2B only)")
         segments = _timeline(base, now, "base")
         our_all = _price_schedule(segments, conv, "price")
+        if our_all and our_all[0].start_at is not None:
+            deferred = True
+            conv.notes.append(f"the base price starts at {iso_z(our_all[0].start_at)}; Amazon cannot hold a first price "
+                              "for later, so the ALL offer is sent by the first run after that instant")
+            our_all = ()
         if our_all:
             discounted = _sale_schedule(sales, now, conv, our_all)
-            offers.append(Offer(marketplace_id=mp.marketplace_id, currency=conv.currency, audience="ALL", our_price=our_all,
-                                discounted_price=discounted, minimum_seller_allowed_price=min_entry,
-                                maximum_seller_allowed_price=max_entry))
-    if sales and not our_all:
+            offers.append(make_offer(mp.marketplace_id, conv.currency, "ALL", our_all, at=now, sales=discounted, **guards))
+    if sales and not our_all and not deferred:
         raise _SkuProblem("has a sale price but no base price in the base price level")
     if b2b:
         segments = _timeline(b2b, now, "B2B")
@@ -574,12 +796,36 @@ def _build_one(sku: str, mp: MarketplaceConfig, now: datetime, conv: _Converter,
         plan = _plan_schedule(segments, conv)
         if not our_b2b:
             raise _SkuProblem("B2B price level has no base (quantity 0/1) price")
-        offers.append(Offer(marketplace_id=mp.marketplace_id, currency=conv.currency, audience="B2B", our_price=our_b2b,
-                            quantity_discount_plan=plan, minimum_seller_allowed_price=min_entry,
-                            maximum_seller_allowed_price=max_entry))
+        if our_b2b[0].start_at is not None:
+            deferred = True
+            conv.notes.append(f"the B2B price starts at {iso_z(our_b2b[0].start_at)}; Amazon cannot hold a first price "
+                              "for later, so the B2B offer is sent by the first run after that instant")
+        else:
+            offers.append(make_offer(mp.marketplace_id, conv.currency, "B2B", our_b2b, at=now, plans=plan, **guards))
     if not offers:
+        if deferred:
+            raise _SkuDeferred("nothing to send yet")
         raise _SkuProblem("no price in the base or B2B price level for the marketplace currency")
+    for offer in offers:
+        _form_notes(offer, now, conv)
     return OfferSet(sku=sku, as_of=now, offers=tuple(offers), min_price_net=min_net, max_price_net=max_net, cost=cost)
+
+
+def _form_notes(offer: Offer, now: datetime, conv: _Converter) -> None:
+    """Explain where Amazon's one-entry schedules cannot follow NetSuite without another run."""
+    if offer.exact_until is None:
+        return
+    plan_changes = sorted({x for p in offer.plans for x in (p.start_at, p.end_at) if x is not None and x > now})
+    if plan_changes and plan_changes[0] == offer.exact_until:
+        conv.notes.append(
+            f"B2B quantity tiers change at {iso_z(offer.exact_until)}: Amazon's quantity plan holds one entry without "
+            "dates, so the new tiers are sent by the first run after that instant")
+        return
+    after = f" after {iso_z(offer.follow_up_at)}" if offer.follow_up_at is not None else ""
+    conv.notes.append(
+        f"{offer.audience} offer: Amazon holds one regular price and one discount window, so the offer sent matches "
+        f"NetSuite until {iso_z(offer.exact_until)}; the first run{after} sends the rest — make sure one runs before "
+        f"{iso_z(offer.exact_until)}")
 
 
 # --- safety: holds and approvals -----------------------------------------------------------------------------
@@ -620,11 +866,11 @@ def check_change(
     worst: tuple[Decimal, Decimal, Decimal] | None = None  # (|pct|, old, new)
     for offer in new_offer.offers:
         points: list[tuple[str, Decimal]] = []
-        for e in offer.our_price:
+        for e in offer.regular:
             points.append((f"{offer.audience} price{_when(e.start_at)}", e.net))
-        for e in offer.discounted_price:
+        for e in offer.sales:
             points.append((f"{offer.audience} sale price{_when(e.start_at)}", e.net))
-        for p in offer.quantity_discount_plan:
+        for p in offer.plans:
             for t in p.levels:
                 points.append((f"{offer.audience} tier {t.lower_bound}{_when(p.start_at)}", t.net))
         for label, net in points:
@@ -637,7 +883,7 @@ def check_change(
         old = old_offer.offer(offer.audience) if old_offer is not None else None
         if old is None:
             continue
-        for e in offer.our_price:
+        for e in offer.regular:
             instant = e.start_at or new_offer.as_of
             before = old.price_at(instant)
             if before is None or before.net == 0:
@@ -674,6 +920,7 @@ class Screening:
     held: dict[str, Hold]
     unchanged: set[str]
     approved: set[str]  # held SKUs released by ``approve`` (they are in ``push``)
+    previous: dict[str, OfferSet | None] = field(default_factory=dict)  # last accepted offer of each pushed SKU
 
 
 def screen_offers(
@@ -694,6 +941,7 @@ def screen_offers(
     held: dict[str, Hold] = {}
     unchanged: set[str] = set()
     released: set[str] = set()
+    previous: dict[str, OfferSet | None] = {}
     for sku, new in offers.items():
         prev = accepted.get(sku)
         old: OfferSet | None
@@ -714,15 +962,67 @@ def screen_offers(
         if hold is not None:
             released.add(sku)
         push[sku] = new
-    return Screening(push, held, unchanged, released)
+        previous[sku] = old
+    return Screening(push, held, unchanged, released, previous)
 
 
-def pricing_feed_messages(offers: Mapping[str, OfferSet], *, product_types: Mapping[str, str] | str) -> list[FeedMessage]:
-    """One PATCH message per SKU (sorted) merging ``/attributes/purchasable_offer``."""
+# Sub-attributes of an offer that a merge leaves in place when they are simply left out.
+REMOVABLE = ("discounted_price", "quantity_discount_plan", "minimum_seller_allowed_price", "maximum_seller_allowed_price")
+
+
+def removed_parts(new: OfferSet, old: OfferSet | None) -> dict[str, list[str]]:
+    """Per audience, the sub-attributes Amazon holds from the last accepted offer that the new offer drops
+    (a discount after its cutover or sale ended, B2B tiers that were removed, a guard rail cleared)."""
+    if old is None:
+        return {}
+    before = {(o["marketplace_id"], o["currency"], o["audience"]): o for o in old.to_attribute()}
+    out: dict[str, list[str]] = {}
+    for o in new.to_attribute():
+        prev = before.get((o["marketplace_id"], o["currency"], o["audience"]))
+        gone = [k for k in REMOVABLE if prev is not None and k in prev and k not in o]
+        if gone:
+            out[o["audience"]] = gone
+    return out
+
+
+def removal_patch(new: OfferSet, old: OfferSet | None) -> PatchOperation | None:
+    """A ``delete`` of the dropped sub-attributes (see :func:`removed_parts`), sent before the ``merge``.
+
+    Each value names the offer by its selectors and carries the sub-attributes to remove as they were
+    last sent. Where Amazon deletes sub-attributes granularly this removes exactly them; where a
+    ``delete`` removes the whole offer entry, the ``merge`` that follows in the same message puts the new
+    offer back. Either way Amazon ends up holding exactly the new offer.
+    """
+    gone = removed_parts(new, old)
+    if not gone or old is None:
+        return None
+    before = {o["audience"]: o for o in old.to_attribute()}
+    values = []
+    for audience, names in gone.items():
+        prev = before[audience]
+        entry = {k: prev[k] for k in ("marketplace_id", "currency", "audience")}
+        entry.update({k: prev[k] for k in names})
+        values.append(entry)
+    return PatchOperation(op="delete", path="/attributes/purchasable_offer", value=tuple(values))
+
+
+def pricing_feed_messages(offers: Mapping[str, OfferSet], *, product_types: Mapping[str, str] | str,
+                          previous: Mapping[str, OfferSet | None] | None = None) -> list[FeedMessage]:
+    """One PATCH message per SKU (sorted) merging ``/attributes/purchasable_offer``.
+
+    ``previous`` holds the last accepted offer per SKU (:attr:`Screening.previous`): sub-attributes it had
+    that the new offer drops are removed first with a ``delete`` patch (:func:`removal_patch`), because a
+    ``merge`` that leaves them out keeps them on Amazon.
+    """
     out: list[FeedMessage] = []
     for sku in sorted(offers):
         ptype = product_types if isinstance(product_types, str) else product_types.get(sku)
         if not ptype:
             raise PricingError(f"SKU {sku!r}: no Amazon productType known; pass it in product_types")
-        out.append(FeedMessage.patch(sku, ptype, [purchasable_offer_patch(offers[sku].to_attribute())]))
+        patches: list[PatchOperation] = []
+        removal = removal_patch(offers[sku], (previous or {}).get(sku))
+        if removal is not None:
+            patches.append(removal)
+        patches.append(purchasable_offer_patch(offers[sku].to_attribute()))
+        out.append(FeedMessage.patch(sku, ptype, patches))
     return out

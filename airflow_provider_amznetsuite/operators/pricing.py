@@ -11,7 +11,9 @@ Tasks of ``amazon_<code>_pricing`` (see ``dag_factory/pricing.py`` and docs/pric
    :func:`~airflow_provider_amznetsuite.domain.pricing.build_offers` as of the real current instant,
    :func:`~airflow_provider_amznetsuite.domain.pricing.screen_offers` against the accepted state
    (deltas + holds + Param ``approve``), feed documents for the SKUs to push. Held SKUs and SKUs whose
-   data cannot make an offer are quarantined (reported, not pushed).
+   data cannot make an offer are quarantined (reported, not pushed). Future prices go out as a discount
+   window that switches at the exact instant; the first run after the instant sends the plain price with a
+   ``delete`` of the stale discount before the ``merge`` (summary ``cleanups``, ``follow_up``).
 3. ``ListingsFeedPushOperator`` (``push_prices``, operators/feeds.py) — submits, waits deferrably,
    advances the state for accepted SKUs only.
 4. :class:`PricingReportOperator` (``pricing_report``) — one summary of the run; fails the run visibly
@@ -52,6 +54,7 @@ from airflow_provider_amznetsuite.domain.pricing import (
     build_offers,
     iso_z,
     pricing_feed_messages,
+    removed_parts,
     screen_offers,
 )
 from airflow_provider_amznetsuite.operators.base import MarketplaceOperator
@@ -359,10 +362,10 @@ def scheduled_instants(offer_set: OfferSet, now: datetime) -> list[datetime]:
     """Future instants at which a regular or B2B price of this SKU changes (``start_at`` > now)."""
     found: set[datetime] = set()
     for offer in offer_set.offers:
-        for e in offer.our_price:
+        for e in offer.regular:
             if e.start_at is not None and e.start_at > now:
                 found.add(e.start_at)
-        for p in offer.quantity_discount_plan:
+        for p in offer.plans:
             if p.start_at is not None and p.start_at > now:
                 found.add(p.start_at)
     return sorted(found)
@@ -551,7 +554,8 @@ class PricingPlanOperator(MarketplaceOperator):
                                   approve=approve, full_push=full_push)
         push = screening.push
         product_types = {sku: inputs.product_types.get(sku, FALLBACK_PRODUCT_TYPE) for sku in push}
-        messages = pricing_feed_messages(push, product_types=product_types)
+        messages = pricing_feed_messages(push, product_types=product_types, previous=screening.previous)
+        cleanups = {sku: parts for sku in push if (parts := removed_parts(push[sku], screening.previous.get(sku)))}
         docs = plan_listings_feeds(self.seller_id(), messages) if messages else []
 
         ref = None
@@ -576,7 +580,9 @@ class PricingPlanOperator(MarketplaceOperator):
         cutovers = {sku: scheduled_instants(o, now) for sku, o in live.items()}
         cutovers = {sku: inst for sku, inst in cutovers.items() if inst}
         instants = sorted(i for inst in cutovers.values() for i in inst)
-        sale_windows = sum(len(o.discounted_price) for s in live.values() for o in s.offers)
+        sale_windows = sum(1 for s in live.values() for o in s.offers if o.discount_kind == "sale")
+        follow_ups = {sku: o.follow_up_at for sku, o in live.items() if o.follow_up_at is not None}
+        exact = {sku: o.exact_until for sku, o in live.items() if o.exact_until is not None}
         priced = set(offers) | set(problems)
         summary = {
             "as_of": iso_z(now),
@@ -595,6 +601,10 @@ class PricingPlanOperator(MarketplaceOperator):
                                    "next_at": iso_z(instants[0]) if instants else None,
                                    "by_sku": {s: [iso_z(i) for i in v] for s, v in sorted(cutovers.items())}},
             "sale_windows": sale_windows,
+            "follow_up": {"skus": len(follow_ups), "next_at": iso_z(min(follow_ups.values())) if follow_ups else None,
+                          "by_sku": {s: iso_z(t) for s, t in sorted(follow_ups.items())}},
+            "exact_until": {s: iso_z(t) for s, t in sorted(exact.items())},
+            "cleanups": {s: parts for s, parts in sorted(cleanups.items())},
             "feeds": len(docs),
             "messages": len(messages),
             "full_push": full_push,
@@ -604,9 +614,10 @@ class PricingPlanOperator(MarketplaceOperator):
         self.state.put_batch(self.summary_ref(context), summary)
         counts = {"skus": summary["skus"], "to_push": len(push), "unchanged": len(screening.unchanged),
                   "held": len(screening.held), "approved": len(screening.approved), "problems": len(problems),
-                  "flagged": len(flags), "scheduled_cutovers": len(instants)}
+                  "flagged": len(flags), "scheduled_cutovers": len(instants), "cleanups": len(cleanups)}
         self._record(context, {**counts, "feeds": len(docs), "messages": len(messages), "dry_run": dry_run,
                                "next_cutover_at": summary["scheduled_cutovers"]["next_at"],
+                               "next_follow_up_at": summary["follow_up"]["next_at"],
                                "held_skus": _first({s: h.reasons for s, h in screening.held.items()})})
         for sku, hold in list(screening.held.items())[:LISTED]:
             self.log.warning("held %s: %s", sku, "; ".join(hold.reasons))
@@ -680,6 +691,10 @@ class PricingReportOperator(MarketplaceOperator):
             "scheduled_cutovers": planned.get("scheduled_cutovers", {}).get("count", 0),
             "next_cutover_at": planned.get("scheduled_cutovers", {}).get("next_at"),
             "sale_windows": planned.get("sale_windows", 0),
+            "cleanups": len(planned.get("cleanups", {})),
+            "follow_up_skus": planned.get("follow_up", {}).get("skus", 0),
+            "next_follow_up_at": planned.get("follow_up", {}).get("next_at"),
+            "not_exact": len(planned.get("exact_until", {})),
             "skus_not_found": planned.get("skus_not_found", []),
             "dry_run": dry_run,
         }

@@ -2,7 +2,8 @@
 
 The module starts its own pair of sandboxes (it changes prices and item fields of a few SKUs, so it
 does not share the session sandboxes with other tests). Expected amounts are worked out by hand
-(see the comments) and compared with what the SP-API sandbox holds as Decimal values.
+(see the comments) and compared with what the SP-API sandbox holds as Decimal values. The plan task's
+"now" is pinned where a test moves through a price cutover (before the instant, after it).
 """
 
 from __future__ import annotations
@@ -105,6 +106,13 @@ def amazon_offer(sbx: Sandboxes, sku: str, code: str) -> list[dict[str, Any]]:
     return listing["attributes"]["purchasable_offer"]
 
 
+def by_audience(offers: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Offers keyed by audience (a clean-up deletes and re-adds an offer entry, which moves it to the end)."""
+    out = {o["audience"]: o for o in offers}
+    assert len(out) == len(offers)
+    return out
+
+
 def feed_count(sbx: Sandboxes) -> int:
     resp = requests.get(f"{sbx.spapi_url}/_sandbox/feeds", timeout=10)
     resp.raise_for_status()
@@ -140,10 +148,11 @@ class Runner:
     """Runs the four tasks of ``amazon_<code>_pricing`` like the scheduler would (report runs after a failed
     push: trigger rule all_done), with the push waiting synchronously instead of deferring."""
 
-    def __init__(self, app: AppConfig, code: str, state_url: str) -> None:
+    def __init__(self, app: AppConfig, code: str, state_url: str, now: datetime | None = None) -> None:
         self.app, self.code = app, code
         self.state = SyncStateStore(state_url)
         self.runs = 0
+        self.now = now  # the instant the plan task builds offers for (None: the real current time)
 
     def run(self, tasks: tuple[str, ...] = ORDER, **params: Any) -> SimpleNamespace:
         self.runs += 1
@@ -159,6 +168,8 @@ class Runner:
             task.state = self.state
             if task_id == "push_prices":
                 task.deferrable, task.poll_interval = False, 0.1
+            if task_id == "plan_pricing_push" and self.now is not None:
+                task.now = lambda now=self.now: now
             try:
                 ti.xcom[task_id] = task.execute(ctx)
             except AirflowFailException as exc:
@@ -170,17 +181,10 @@ class Runner:
     def feed_bodies(self, result: SimpleNamespace) -> list[str]:
         return [f["body"] for f in self.state.get_batch(result.plan["ref"])["feeds"]]
 
-
-def sandbox_refused_the_schedule(state: SyncStateStore, sku: str = "SKU-00001") -> bool:
-    """True when the only open quarantine entry is the SP-API sandbox refusing a two-entry ``our_price``
-    schedule (its product types allow one entry: 4000001 '... is too long'); see docs/pricing-sync.md."""
-    entries = state.open_quarantine("pricing", "uk")
-    return len(entries) == 1 and entries[0].key == sku and all(
-        t in entries[0].reason for t in ("4000001", "purchasable_offer.our_price.schedule", "is too long"))
-
-
-SCHEDULE_XFAIL = ("the SP-API sandbox accepts one our_price schedule entry (maxItems 1), so the scheduled cutover is "
-                  "rejected with 4000001; the feed content is asserted above")
+    def patches(self, result: SimpleNamespace, sku: str) -> list[dict[str, Any]]:
+        messages = [m for body in self.feed_bodies(result) for m in json.loads(body, parse_float=Decimal)["messages"]]
+        (msg,) = [m for m in messages if m["sku"] == sku]
+        return msg["patches"]
 
 
 # --- tests -----------------------------------------------------------------------------------------------
@@ -236,26 +240,96 @@ def test_gbp_eur_usd_offers_land_exactly_with_b2b_tiers_and_sale_window(sbx: San
         assert result.summary["sale_windows"] == 1
 
 
-def test_price_effective_tomorrow_london_is_scheduled_at_that_instant(sbx: Sandboxes, env: str) -> None:
+def test_price_effective_tomorrow_london_is_pushed_today_and_lands_on_amazon(sbx: Sandboxes, env: str) -> None:
     future = sbx.netsuite.seed_info.future_price  # SKU-00001: GBP base +10 % from tomorrow 00:00 Europe/London
     london = ZoneInfo("Europe/London")
-    tomorrow = (sbx.netsuite.seed_info.now.astimezone(london) + timedelta(days=1)).date()
+    now = sbx.netsuite.seed_info.now.astimezone(UTC)
+    tomorrow = (now.astimezone(london) + timedelta(days=1)).date()
     instant = datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=london).astimezone(UTC)
     assert future.sku == "SKU-00001" and future.effective_utc == instant
+    assert (future.current, future.new) == (D("18.35"), D("20.19"))
     at = instant.strftime("%Y-%m-%dT%H:%M:%SZ")
-    runner = Runner(_app(), "uk", env)
+    runner = Runner(_app(), "uk", env, now=now)
     result = runner.run(skus=["SKU-00001"])
-    assert result.summary["scheduled_cutovers"] == {"count": 1, "skus": 1, "next_at": at, "by_sku": {"SKU-00001": [at]}}
-    # 18.35 net -> 22.02 gross until the instant, 20.19 net -> 24.23 gross from it
-    schedule = [{"end_at": at, "value_with_tax": D("22.02")}, {"start_at": at, "value_with_tax": D("24.23")}]
-    (body,) = runner.feed_bodies(result)
-    (msg,) = json.loads(body, parse_float=Decimal)["messages"]
-    assert msg["patches"][0]["value"][0]["our_price"] == [{"schedule": schedule}]
-    if result.failed and sandbox_refused_the_schedule(runner.state):
-        pytest.xfail(SCHEDULE_XFAIL)
     assert result.failed == {}, result.failed
-    (offer_all,) = [o for o in amazon_offer(sbx, "SKU-00001", "uk") if o["audience"] == "ALL"]
-    assert offer_all["our_price"] == [{"schedule": schedule}]
+    assert result.summary["scheduled_cutovers"] == {"count": 1, "skus": 1, "next_at": at, "by_sku": {"SKU-00001": [at]}}
+    assert result.summary["follow_up"]["by_sku"] == {"SKU-00001": at}
+    # a rise: 20.19 net -> 24.23 gross is our_price from now; 18.35 net -> 22.02 gross is a discount until the
+    # instant, so buyers pay 22.02 until then and 24.23 from it (one our_price schedule entry, as Amazon allows)
+    (patch,) = runner.patches(result, "SKU-00001")
+    sent = by_audience(patch["value"])["ALL"]
+    assert sent["our_price"] == [{"schedule": [{"value_with_tax": D("24.23")}]}]
+    assert sent["discounted_price"] == [{"schedule": [{"end_at": at, "value_with_tax": D("22.02")}]}]
+    assert result.xcom["push_prices"]["accepted"] == 1
+    held = by_audience(amazon_offer(sbx, "SKU-00001", "uk"))["ALL"]
+    assert (held["our_price"], held["discounted_price"]) == (sent["our_price"], sent["discounted_price"])
+    feeds = feed_count(sbx)
+    again = runner.run(skus=["SKU-00001"])
+    assert again.failed == {} and again.plan["ref"] is None and feed_count(sbx) == feeds
+
+
+GUARDS = {"costEstimate": D("2.00"), "custitem_amz_min_price_gbp": D("5.00"), "custitem_amz_max_price_gbp": D("100.00")}
+
+
+@pytest.mark.parametrize(("sku", "now", "new_net", "our_before", "discount", "our_after"), [
+    # winter (GMT): tomorrow 00:00 Europe/London = 00:00Z. 20.00 net (24.00 gross) now, 22.00 (26.40) from then
+    ("SKU-00009", datetime(2026, 11, 27, 15, 0, tzinfo=UTC), "22.00", "26.40",
+     {"end_at": "2026-11-28T00:00:00Z", "value_with_tax": "24.00"}, "26.40"),
+    # winter, a drop to 18.00 (21.60): our_price stays 24.00, the new price is a discount from the instant
+    ("SKU-00010", datetime(2026, 11, 27, 15, 0, tzinfo=UTC), "18.00", "24.00",
+     {"start_at": "2026-11-28T00:00:00Z", "value_with_tax": "21.60"}, "21.60"),
+    # summer (BST): tomorrow 00:00 Europe/London = 23:00Z the day before
+    ("SKU-00011", datetime(2026, 7, 14, 10, 0, tzinfo=UTC), "22.00", "26.40",
+     {"end_at": "2026-07-14T23:00:00Z", "value_with_tax": "24.00"}, "26.40"),
+    ("SKU-00014", datetime(2026, 7, 14, 10, 0, tzinfo=UTC), "18.00", "24.00",
+     {"start_at": "2026-07-14T23:00:00Z", "value_with_tax": "21.60"}, "21.60"),
+], ids=["GMT-increase", "GMT-decrease", "BST-increase", "BST-decrease"])
+def test_cutover_switches_on_amazon_at_the_instant_then_the_next_run_cleans_up(
+        sbx: Sandboxes, env: str, sku: str, now: datetime, new_net: str, our_before: str, discount: dict[str, str],
+        our_after: str) -> None:
+    london = ZoneInfo("Europe/London")
+    tomorrow = (now.astimezone(london) + timedelta(days=1)).date()
+    instant = datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=london).astimezone(UTC)
+    set_price(sbx, sku, "GBP", 1, "20.00")
+    set_price(sbx, sku, "GBP", 1, new_net, effective=instant.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    update_item(sku, GUARDS)
+    guard_rails = {"minimum_seller_allowed_price": [{"schedule": [{"value_with_tax": D("6.00")}]}],
+                   "maximum_seller_allowed_price": [{"schedule": [{"value_with_tax": D("120.00")}]}]}
+    selectors = {"marketplace_id": MARKETPLACE_IDS["uk"], "currency": "GBP", "audience": "ALL"}
+    runner = Runner(_app(), "uk", env, now=now)
+
+    pushed = runner.run(skus=[sku])
+    assert pushed.failed == {}, pushed.failed
+    assert pushed.xcom["push_prices"]["accepted"] == 1
+    (merge,) = runner.patches(pushed, sku)
+    want = {**selectors, "our_price": [{"schedule": [{"value_with_tax": D(our_before)}]}],
+            "discounted_price": [{"schedule": [{k: D(v) if k == "value_with_tax" else v for k, v in discount.items()}]}],
+            **guard_rails}
+    assert by_audience(merge["value"])["ALL"] == want
+    assert by_audience(amazon_offer(sbx, sku, "uk"))["ALL"] == want  # what the SP-API sandbox holds
+    feeds = feed_count(sbx)
+
+    for rerun_at in (now + timedelta(hours=1), instant - timedelta(seconds=1)):
+        runner.now = rerun_at
+        rerun = runner.run(skus=[sku])
+        assert rerun.failed == {} and rerun.plan["ref"] is None and rerun.summary["unchanged"] == 1
+        assert feed_count(sbx) == feeds
+
+    runner.now = instant + timedelta(minutes=10)  # the first run after the instant: the clean-up
+    cleanup = runner.run(skus=[sku])
+    assert cleanup.failed == {}, cleanup.failed
+    assert cleanup.summary["cleanups"] == {sku: {"ALL": ["discounted_price"]}}
+    assert cleanup.xcom["push_prices"]["accepted"] == 1 and feed_count(sbx) == feeds + 1
+    delete, merge = runner.patches(cleanup, sku)
+    assert delete == {"op": "delete", "path": "/attributes/purchasable_offer",
+                      "value": [{**selectors, "discounted_price": want["discounted_price"]}]}
+    plain = {**selectors, "our_price": [{"schedule": [{"value_with_tax": D(our_after)}]}], **guard_rails}
+    assert by_audience(merge["value"])["ALL"] == plain
+    assert by_audience(amazon_offer(sbx, sku, "uk"))["ALL"] == plain  # no stale discount left on Amazon
+
+    runner.now = instant + timedelta(hours=2)
+    done = runner.run(skus=[sku])
+    assert done.failed == {} and done.plan["ref"] is None and feed_count(sbx) == feeds + 1
 
 
 def test_sixty_percent_drop_is_held_then_pushed_after_approval_and_reruns_send_nothing(sbx: Sandboxes, env: str) -> None:
@@ -337,16 +411,22 @@ def test_jpy_offer_has_no_minor_units(sbx: Sandboxes, env: str) -> None:
 
 
 def test_jpy_offer_lands_on_amazon_jp(sbx: Sandboxes, env: str) -> None:
-    resp = requests.get(f"{sbx.spapi_url}/_sandbox/listings",
-                        params={"sku": "SKU-00006", "marketplaceId": MARKETPLACE_IDS["jp"]}, timeout=10)
-    if resp.status_code != 200 or not resp.json().get("listings"):
-        pytest.skip("the SP-API sandbox has no Amazon JP (A1VC38T7YXB528) listings; the JPY feed content is "
-                    "checked by test_jpy_offer_has_no_minor_units")
     _jp_setup(sbx)
     runner = Runner(_app(with_jp=True), "jp", env)
     result = runner.run(skus=["SKU-00006"])
     assert result.failed == {}, result.failed
-    assert (amazon_offer(sbx, "SKU-00006", "jp")) == JP_EXPECTED
+    assert result.xcom["push_prices"]["accepted"] == 1
+    feeds = requests.get(f"{sbx.spapi_url}/_sandbox/feeds", timeout=10).json()["feeds"]
+    assert feeds[-1]["marketplaceIds"] == [MARKETPLACE_IDS["jp"]] and feeds[-1]["processingStatus"] == "DONE"
+    held = amazon_offer(sbx, "SKU-00006", "jp")
+    assert by_audience(held) == by_audience(JP_EXPECTED)  # whole yen, exactly
+    values = [e["value_with_tax"] for o in held for k in ("our_price", "minimum_seller_allowed_price",
+                                                           "maximum_seller_allowed_price") for e in o[k][0]["schedule"]]
+    values += [lvl["value"] for o in held for p in o.get("quantity_discount_plan", []) for s in p["schedule"]
+               for lvl in s["levels"]]
+    assert len(values) == 8 and all(type(v) is int for v in values)  # JSON integers: no decimal point at all
+    again = runner.run(skus=["SKU-00006"])
+    assert again.failed == {} and again.plan["ref"] is None
 
 
 @pytest.mark.db
@@ -376,7 +456,13 @@ def test_dag_test_amazon_uk_pricing(sbx: Sandboxes, env: str, monkeypatch: pytes
     all_offer, b2b_offer = held_by_amazon
     assert all_offer["discounted_price"][0]["schedule"][0].keys() == {"value_with_tax"}
     assert [lvl["lower_bound"] for lvl in b2b_offer["quantity_discount_plan"][0]["schedule"][0]["levels"]] == [10, 50]
-    if run.state != "success" and report["rejected"] == 1 and sandbox_refused_the_schedule(state):
-        pytest.xfail(SCHEDULE_XFAIL)
+    # the seeded future price of SKU-00001 (tomorrow 00:00 London, seen from the sandbox start a minute ago) is
+    # scheduled through the discount and accepted by Amazon
+    instant = sbx.netsuite.seed_info.future_price.effective_utc
+    if datetime.now(UTC) < instant:  # false only when this test runs across London midnight
+        seeded = OfferSet.model_validate(accepted["SKU-00001"]["offer"]).offer("ALL")
+        assert seeded is not None and seeded.discount_kind == "current_price"
+        held_all = by_audience(amazon_offer(sbx, "SKU-00001", "uk"))["ALL"]
+        assert held_all["discounted_price"][0]["schedule"][0]["end_at"] == instant.strftime("%Y-%m-%dT%H:%M:%SZ")
     assert run.state == "success", summaries
     assert report["rejected"] == 0 and report["accepted"] == report["skus"]

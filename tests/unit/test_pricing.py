@@ -12,7 +12,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from airflow_provider_amznetsuite.config import MarketplaceConfig
@@ -23,7 +23,9 @@ from airflow_provider_amznetsuite.domain.pricing import (
     PriceRow,
     PricingError,
     SaleRow,
+    ScheduleEntry,
     accepted_state_value,
+    amazon_form,
     build_offers,
     check_change,
     gross_to_net,
@@ -33,6 +35,7 @@ from airflow_provider_amznetsuite.domain.pricing import (
     net_to_gross_exact,
     offer_fingerprint,
     pricing_feed_messages,
+    removed_parts,
     screen_offers,
 )
 
@@ -96,7 +99,7 @@ def test_offer_values_are_exact_per_currency(code, net, expected):
 def test_gross_netsuite_prices_pass_unchanged_to_vat_inclusive_marketplace():
     offers = build_offers([_price("S1", "11.99")], _mp("uk", prices_include_tax=True), now=NOW)
     assert _attr(offers, "S1")["our_price"][0]["schedule"] == [{"value_with_tax": D("11.99")}]
-    assert offers["S1"].offers[0].our_price[0].net == D("9.99")
+    assert offers["S1"].offers[0].regular[0].net == D("9.99")
 
 
 def test_other_currencies_and_levels_are_ignored():
@@ -156,37 +159,266 @@ def test_overlapping_or_orphan_sales_are_problems():
 
 
 # --- effective-dated cutover -----------------------------------------------------------------------------
-@pytest.mark.parametrize(("now", "day", "instant"), [
-    (datetime(2026, 11, 27, 15, 0, tzinfo=UTC), date(2026, 11, 28), "2026-11-28T00:00:00Z"),  # GMT
-    (datetime(2026, 7, 14, 10, 0, tzinfo=UTC), date(2026, 7, 15), "2026-07-14T23:00:00Z"),  # BST
-])
-def test_future_price_is_scheduled_at_the_exact_london_midnight(now, day, instant):
+# Amazon's product type schema allows ONE our_price schedule entry and ONE discounted_price entry, so a
+# future price is pushed ahead as a discount window: a decrease keeps our_price and discounts to the new
+# price from the instant; an increase raises our_price now and discounts back to the current price until
+# the instant. The run after the instant sends the plain new price and deletes the discount.
+GMT = (datetime(2026, 11, 27, 15, 0, tzinfo=UTC), date(2026, 11, 28), "2026-11-28T00:00:00Z")
+BST = (datetime(2026, 7, 14, 10, 0, tzinfo=UTC), date(2026, 7, 15), "2026-07-14T23:00:00Z")
+UK_ID = "A1F83G8C2ARO7P"
+
+
+def _plain(value: Any) -> Any:
+    """Decimals as exact text: compare attribute values without float."""
+    return json.loads(json.dumps(value, default=lambda d: format(d, "f")))
+
+
+def _sandbox_issues(offer_attr: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Validate a purchasable_offer value against the SP-API sandbox's product type schema (one our_price and
+    one discounted_price schedule entry, like Amazon's)."""
+    from airflow_provider_amznetsuite.sandbox.spapi import product_types as sandbox_types
+
+    return sandbox_types.validate_attributes("HOME", UK_ID, {"purchasable_offer": offer_attr}, enforced=False)
+
+
+@pytest.mark.parametrize(("now", "day", "instant"), [GMT, BST], ids=["GMT", "BST"])
+@pytest.mark.parametrize(("new_net", "our_before", "discount", "kind"), [
+    # 9.00 net (10.80 gross) now; 11.00 (13.20) from the instant: our_price rises now, the current price is a
+    # discount until the instant
+    ("11.00", "13.20", {"end_at": "{instant}", "value_with_tax": "10.80"}, "current_price"),
+    # 9.00 net (10.80) now; 8.00 (9.60) from the instant: our_price stays, the new price is a discount from it
+    ("8.00", "10.80", {"start_at": "{instant}", "value_with_tax": "9.60"}, "next_price"),
+], ids=["increase", "decrease"])
+def test_future_price_switches_on_amazon_at_the_exact_london_midnight(now, day, instant, new_net, our_before,
+                                                                     discount, kind):
     tomorrow = local_instant(day, "Europe/London")
     assert iso_z(tomorrow) == instant
-    rows = [_price("S1", "10.00"), _price("S1", "11.00", eff=tomorrow), _price("S1", "9.00", eff=now - timedelta(days=400))]
+    rows = [_price("S1", "10.00"), _price("S1", new_net, eff=tomorrow),
+            _price("S1", "9.00", eff=now - timedelta(days=400))]  # the row effective 400 days ago is current
     offers = build_offers(rows, _mp("uk"), now=now)
-    assert _attr(offers, "S1")["our_price"] == [{"schedule": [
-        {"end_at": instant, "value_with_tax": D("10.80")},  # the row effective 400 days ago is current
-        {"start_at": instant, "value_with_tax": D("13.20")},
-    ]}]
-    # after the instant the same rows give a single current price
+    attr = _attr(offers, "S1")
+    want_discount = {k: v.replace("{instant}", instant) for k, v in discount.items()}
+    assert _plain(attr["our_price"]) == [{"schedule": [{"value_with_tax": our_before}]}]
+    assert _plain(attr["discounted_price"]) == [{"schedule": [want_discount]}]
+    offer = offers["S1"].offer("ALL")
+    assert offer.discount_kind == kind and offer.exact_until is None and iso_z(offer.follow_up_at) == instant
+    # NetSuite's timeline is kept for the checks: 10.80 until the instant, 13.20 / 9.60 from it
+    assert [(e.value, e.start_at, e.end_at) for e in offer.regular] == [
+        (D("10.80"), None, tomorrow), (quantize_gross(new_net), tomorrow, None)]
+    assert _sandbox_issues(offers["S1"].to_attribute()) == []
+    assert "S1" not in offers.flags
+    # one second before the instant the same offer is built; from the instant on, the plain new price
+    assert offer_fingerprint(build_offers(rows, _mp("uk"), now=tomorrow - timedelta(seconds=1))["S1"]) == \
+        offer_fingerprint(offers["S1"])
     later = build_offers(rows, _mp("uk"), now=tomorrow)
-    assert _attr(later, "S1")["our_price"] == [{"schedule": [{"value_with_tax": D("13.20")}]}]
+    assert _plain(later["S1"].to_attribute()) == [{"marketplace_id": UK_ID, "currency": "GBP", "audience": "ALL",
+                                                   "our_price": [{"schedule": [{"value_with_tax": format(
+                                                       quantize_gross(new_net), "f")}]}]}]
+    assert later["S1"].follow_up_at is None
 
 
-def test_cutover_applies_to_b2b_tiers_and_equal_prices_merge():
+def quantize_gross(net: str) -> Decimal:
+    return net_to_gross(net, "0.20", "GBP")
+
+
+@pytest.mark.parametrize("new_net", ["11.00", "8.00"], ids=["increase", "decrease"])
+def test_rerun_before_the_instant_sends_nothing_and_the_run_after_it_sends_exactly_the_cleanup(new_net):
+    from airflow_provider_amznetsuite.sandbox.spapi.listings import apply_patches
+
+    t = local_instant(date(2026, 11, 28), "Europe/London")
+    rows = [_price("S1", "10.00"), _price("S1", new_net, eff=t), ItemPriceFields(sku="S1", min_price="5.00")]
+    mp = _mp("uk")
+    first = build_offers(rows, mp, now=NOW)
+    (msg,) = pricing_feed_messages(first, product_types="HOME", previous={"S1": None})
+    assert [p["op"] for p in msg.to_json(1)["patches"]] == ["merge"]
+    state = {"S1": json.loads(json.dumps(accepted_state_value(first["S1"])))}
+    amazon = {"purchasable_offer": _plain(first["S1"].to_attribute())}  # what the marketplace holds now
+
+    for minutes in (60, 8 * 60, 9 * 60 - 1):  # reruns up to a minute before the instant
+        rerun = screen_offers(build_offers(rows, mp, now=NOW + timedelta(minutes=minutes)), state, max_change_pct=30)
+        assert rerun.push == {} and rerun.unchanged == {"S1"}
+
+    after = build_offers(rows, mp, now=t + timedelta(minutes=15))
+    screened = screen_offers(after, state, max_change_pct=30)
+    assert set(screened.push) == {"S1"} and screened.held == {}  # compared with the price at that instant
+    assert removed_parts(after["S1"], screened.previous["S1"]) == {"ALL": ["discounted_price"]}
+    (cleanup,) = pricing_feed_messages(screened.push, product_types="HOME", previous=screened.previous)
+    delete, merge = cleanup.to_json(1)["patches"]
+    assert _plain(delete) == {"op": "delete", "path": "/attributes/purchasable_offer", "value": [
+        {"marketplace_id": UK_ID, "currency": "GBP", "audience": "ALL",
+         "discounted_price": _plain(first["S1"].to_attribute()[0]["discounted_price"])}]}
+    assert merge["op"] == "merge" and "discounted_price" not in merge["value"][0]
+    assert _plain(merge["value"]) == _plain(after["S1"].to_attribute())
+    # on the sandbox's patch semantics (delete by selector, then merge) Amazon ends with exactly the new offer
+    amazon, _ = apply_patches(amazon, _plain([delete, merge]), product_type="HOME", marketplace_id=UK_ID)
+    assert amazon["purchasable_offer"] == _plain(after["S1"].to_attribute())
+
+    state = {"S1": json.loads(json.dumps(accepted_state_value(after["S1"])))}
+    again = screen_offers(build_offers(rows, mp, now=t + timedelta(hours=2)), state, max_change_pct=30)
+    assert again.push == {} and again.unchanged == {"S1"}
+
+
+# Sale window and cutover together. NOW 2026-11-27 15:00Z; regular 10.00 net (12.00) until T, 11.00 (13.20)
+# from T = 2026-11-28 00:00Z; sale 8.00 net (9.60). The sale wins inside its window, the cutover applies
+# outside it; where one regular price and one discount window cannot hold both, the earlier change is sent
+# and the first run after it sends the rest (exact_until says by when; the SKU is flagged).
+T = datetime(2026, 11, 28, tzinfo=UTC)
+H = timedelta(hours=1)
+
+
+@pytest.mark.parametrize(("sale", "our", "discount", "kind", "exact_until", "follow_up"), [
+    # sale running now, ending after T: buyers pay the sale price, then the new price -> our_price is already the
+    # new price; exact for good
+    ((NOW - 24 * H, T + 48 * H), "13.20", {"start_at": "2026-11-26T15:00:00Z", "end_at": "2026-11-30T00:00:00Z",
+                                          "value_with_tax": "9.60"}, "sale", None, T + 48 * H),
+    # sale after T: the cutover first (exact until the sale starts), the run after T sends the sale
+    ((T + 24 * H, T + 72 * H), "13.20", {"end_at": "2026-11-28T00:00:00Z", "value_with_tax": "12.00"},
+     "current_price", T + 24 * H, T),
+    # sale ending before T: the sale first (exact until T), the run after the sale ends sends the cutover
+    ((NOW + H, NOW + 5 * H), "12.00", {"start_at": "2026-11-27T16:00:00Z", "end_at": "2026-11-27T20:00:00Z",
+                                       "value_with_tax": "9.60"}, "sale", T, NOW + 5 * H),
+    # sale starting before T and ending after it: the sale with the current regular price (exact until the sale
+    # ends); once the sale has started a run switches our_price to the new price
+    ((NOW + 2 * H, T + 24 * H), "12.00", {"start_at": "2026-11-27T17:00:00Z", "end_at": "2026-11-29T00:00:00Z",
+                                          "value_with_tax": "9.60"}, "sale", T + 24 * H, NOW + 2 * H),
+], ids=["sale-covers-T", "sale-after-T", "sale-before-T", "sale-starts-before-T"])
+def test_sale_window_and_cutover_rule(sale, our, discount, kind, exact_until, follow_up):
+    rows = [_price("S1", "10.00"), _price("S1", "11.00", eff=T),
+            SaleRow(sku="S1", currency="GBP", price="8.00", start_at=sale[0], end_at=sale[1])]
+    offers = build_offers(rows, _mp("uk"), now=NOW)
+    attr = _attr(offers, "S1")
+    assert _plain(attr["our_price"]) == [{"schedule": [{"value_with_tax": our}]}]
+    assert _plain(attr["discounted_price"]) == [{"schedule": [discount]}]
+    offer = offers["S1"].offer("ALL")
+    assert (offer.discount_kind, offer.exact_until, offer.follow_up_at) == (kind, exact_until, follow_up)
+    assert _sandbox_issues(offers["S1"].to_attribute()) == []
+    if exact_until is None:
+        assert "S1" not in offers.flags
+    else:
+        (note,) = offers.flags["S1"]
+        assert note == (f"ALL offer: Amazon holds one regular price and one discount window, so the offer sent matches "
+                        f"NetSuite until {iso_z(exact_until)}; the first run after {iso_z(follow_up)} sends the "
+                        f"rest — make sure one runs before {iso_z(exact_until)}")
+    # the run after the follow-up instant sends an offer that is exact again
+    later = build_offers(rows, _mp("uk"), now=follow_up)["S1"].offer("ALL")
+    assert later.exact_until is None or later.exact_until > exact_until
+
+
+def test_two_sale_windows_send_the_first_and_flag_the_second():
+    s1 = SaleRow(sku="S1", currency="GBP", price="8.00", start_at=NOW + H, end_at=NOW + 3 * H)
+    s2 = SaleRow(sku="S1", currency="GBP", price="7.00", start_at=NOW + 5 * H, end_at=NOW + 7 * H)
+    offers = build_offers([_price("S1", "10.00"), s1, s2], _mp("uk"), now=NOW)
+    attr = _attr(offers, "S1")
+    assert _plain(attr["discounted_price"]) == [{"schedule": [
+        {"start_at": "2026-11-27T16:00:00Z", "end_at": "2026-11-27T18:00:00Z", "value_with_tax": "9.60"}]}]
+    offer = offers["S1"].offer("ALL")
+    assert (offer.exact_until, offer.follow_up_at) == (NOW + 5 * H, NOW + 3 * H)
+    assert _sandbox_issues(offers["S1"].to_attribute()) == []  # one discounted_price entry, as Amazon allows
+
+
+def test_b2b_cutover_uses_the_discount_and_tier_changes_follow_at_the_next_run():
     t1 = local_instant(date(2026, 11, 28), "Europe/London")
     t2 = local_instant(date(2026, 12, 5), "Europe/London")
-    rows = [_price("S1", "10.00"), _price("S1", "10.00", eff=t1),  # same value -> no split
-            _price("S1", "9.00", level="5"), _price("S1", "8.00", level="5", qty=10),
-            _price("S1", "7.50", level="5", qty=10, eff=t2)]
+    rows = [_price("S1", "10.00"), _price("S1", "10.00", eff=t1),  # same value -> no cutover
+            _price("S1", "9.00", level="5"), _price("S1", "8.50", level="5", eff=t1),
+            _price("S1", "8.00", level="5", qty=10), _price("S1", "7.50", level="5", qty=10, eff=t2)]
     offers = build_offers(rows, _mp("uk"), now=NOW)
-    assert _attr(offers, "S1")["our_price"] == [{"schedule": [{"value_with_tax": D("12.00")}]}]
-    plan = _attr(offers, "S1", "B2B")["quantity_discount_plan"][0]["schedule"]
-    assert plan == [
-        {"end_at": "2026-12-05T00:00:00Z", "discount_type": "fixed", "levels": [{"lower_bound": 10, "value": D("9.60")}]},
-        {"start_at": "2026-12-05T00:00:00Z", "discount_type": "fixed", "levels": [{"lower_bound": 10, "value": D("9.00")}]},
-    ]
+    assert _plain(_attr(offers, "S1")) == {"marketplace_id": UK_ID, "currency": "GBP", "audience": "ALL",
+                                           "our_price": [{"schedule": [{"value_with_tax": "12.00"}]}]}
+    b2b = _plain(_attr(offers, "S1", "B2B"))
+    assert b2b["our_price"] == [{"schedule": [{"value_with_tax": "10.80"}]}]
+    assert b2b["discounted_price"] == [{"schedule": [{"start_at": "2026-11-28T00:00:00Z", "value_with_tax": "10.20"}]}]
+    assert b2b["quantity_discount_plan"] == [{"schedule": [{"discount_type": "fixed",
+                                                            "levels": [{"lower_bound": 10, "value": "9.60"}]}]}]
+    offer = offers["S1"].offer("B2B")
+    assert (offer.exact_until, offer.follow_up_at) == (t2, t1)
+    assert offers.flags["S1"] == ["B2B quantity tiers change at 2026-12-05T00:00:00Z: Amazon's quantity plan holds one "
+                                  "entry without dates, so the new tiers are sent by the first run after that instant"]
+    after = build_offers(rows, _mp("uk"), now=t2)
+    assert _plain(_attr(after, "S1", "B2B")["quantity_discount_plan"]) == [{"schedule": [
+        {"discount_type": "fixed", "levels": [{"lower_bound": 10, "value": "9.00"}]}]}]
+    assert _sandbox_issues(offers["S1"].to_attribute()) == []
+
+
+def test_a_first_price_that_starts_later_is_sent_after_it_starts():
+    t = local_instant(date(2026, 11, 28), "Europe/London")
+    offers = build_offers([_price("S1", "10.00", eff=t)], _mp("uk"), now=NOW)
+    assert "S1" not in offers and "S1" not in offers.problems
+    assert offers.flags["S1"] == ["the base price starts at 2026-11-28T00:00:00Z; Amazon cannot hold a first price for "
+                                  "later, so the ALL offer is sent by the first run after that instant"]
+    assert _attr(build_offers([_price("S1", "10.00", eff=t)], _mp("uk"), now=t), "S1")["our_price"] == [
+        {"schedule": [{"value_with_tax": D("12.00")}]}]
+
+
+def test_offer_accepted_by_the_earlier_version_still_loads_and_its_sale_is_removed():
+    legacy = {"fingerprint": "0" * 64, "offer": {"sku": "S1", "as_of": "2026-11-20T10:00:00Z", "offers": [{
+        "marketplace_id": UK_ID, "currency": "GBP", "audience": "ALL",
+        "our_price": [{"value": "12.00", "net": "10.00", "start_at": None, "end_at": None}],
+        "discounted_price": [{"value": "9.60", "net": "8.00", "start_at": "2026-11-21T00:00:00Z",
+                              "end_at": "2026-11-25T00:00:00Z"}],
+        "quantity_discount_plan": [], "minimum_seller_allowed_price": None, "maximum_seller_allowed_price": None}]}}
+    new = build_offers([_price("S1", "10.00")], _mp("uk"), now=NOW)
+    screened = screen_offers(new, {"S1": legacy}, max_change_pct=30)
+    assert set(screened.push) == {"S1"} and screened.held == {}
+    (msg,) = pricing_feed_messages(screened.push, product_types="HOME", previous=screened.previous)
+    delete = _plain(msg.to_json(1)["patches"][0])
+    assert delete["op"] == "delete" and delete["value"][0]["discounted_price"] == [{"schedule": [
+        {"start_at": "2026-11-21T00:00:00Z", "end_at": "2026-11-25T00:00:00Z", "value_with_tax": "9.60"}]}]
+
+
+# --- the Amazon form against NetSuite's timeline: random timelines ------------------------------------------
+@settings(max_examples=300, deadline=None)
+@given(
+    prices=st.lists(st.integers(min_value=100, max_value=200), min_size=1, max_size=3),
+    cut_hours=st.lists(st.integers(min_value=1, max_value=60), min_size=2, max_size=2, unique=True),
+    sale_hours=st.lists(st.integers(min_value=-10, max_value=70), min_size=0, max_size=4, unique=True),
+    sale_price=st.integers(min_value=50, max_value=99),
+)
+# a sale hiding a whole price step: our_price must be the price after the sale, not the next one
+@example(prices=[100, 101, 102], cut_hours=[1, 2], sale_hours=[0, 2], sale_price=50)
+@example(prices=[100, 101, 102], cut_hours=[1, 2], sale_hours=[0, 2, 3, 4], sale_price=50)
+def test_amazon_form_matches_netsuite_until_the_second_change(prices, cut_hours, sale_hours, sale_price):
+    """Whatever NetSuite's timeline, the Amazon side (one our_price, one discount window) charges exactly what
+    NetSuite says at every instant before ``exact_until``; ``exact_until`` is never before the second change
+    of the buyer price; a single change (a plain cutover or a plain sale) is exact for good; the form is
+    valid against the sandbox's product type schema."""
+    cuts = sorted(NOW + timedelta(hours=h) for h in cut_hours)[: len(prices) - 1]
+    regular = []
+    for i, p in enumerate(prices):
+        start = cuts[i - 1] if i else None
+        end = cuts[i] if i < len(cuts) else None
+        regular.append(ScheduleEntry(value=D(p), net=D(p), start_at=start, end_at=end))
+    regular = [e for i, e in enumerate(regular) if i == 0 or e.value != regular[i - 1].value] or regular[:1]
+    regular = [e.model_copy(update={"end_at": regular[i + 1].start_at if i + 1 < len(regular) else None})
+               for i, e in enumerate(regular)]
+    bounds = sorted(NOW + timedelta(hours=h) for h in sale_hours)
+    sales = [ScheduleEntry(value=D(sale_price), net=D(sale_price), start_at=a, end_at=b)
+             for a, b in zip(bounds[::2], bounds[1::2]) if b > NOW]
+    form = amazon_form(regular, sales, (), NOW)
+
+    def want(t: datetime) -> Decimal:
+        return next((s.value for s in sales if s.covers(t)), None) or next(e.value for e in regular if e.covers(t))
+
+    def got(t: datetime) -> Decimal:
+        return form.discount.value if form.discount is not None and form.discount.covers(t) else form.price.value
+
+    points = sorted({NOW} | {x for e in (*regular, *sales) for x in (e.start_at, e.end_at) if x and x > NOW})
+    changes = [p for p in points if p > NOW and want(p) != want(p - timedelta(seconds=1))]
+    for p in points:
+        if form.exact_until is not None and p >= form.exact_until:
+            assert got(form.exact_until) != want(form.exact_until)
+            break
+        assert got(p) == want(p), p
+    if len(changes) <= 1:
+        assert form.exact_until is None
+    elif form.exact_until is not None:
+        assert form.exact_until >= changes[1]
+    assert form.price.start_at is None and form.price.end_at is None
+    attr = {"marketplace_id": UK_ID, "currency": "GBP", "audience": "ALL",
+            "our_price": [{"schedule": [form.price.to_json()]}]}
+    if form.discount is not None:
+        attr["discounted_price"] = [{"schedule": [form.discount.to_json()]}]
+    assert _sandbox_issues([attr]) == []
 
 
 def test_time_zone_is_required():

@@ -164,9 +164,12 @@ class Harness:
         data = self.state.get_batch(plan["ref"])
         return [m for feed in data["feeds"] for m in json.loads(feed["body"], parse_float=Decimal)["messages"]]
 
-    def offer(self, plan: dict[str, Any], sku: str) -> list[dict[str, Any]]:
+    def patches(self, plan: dict[str, Any], sku: str) -> list[dict[str, Any]]:
         (msg,) = [m for m in self.messages(plan) if m["sku"] == sku]
-        (patch,) = msg["patches"]
+        return msg["patches"]
+
+    def offer(self, plan: dict[str, Any], sku: str) -> list[dict[str, Any]]:
+        (patch,) = self.patches(plan, sku)
         assert patch["op"] == "merge" and patch["path"] == "/attributes/purchasable_offer"
         return patch["value"]
 
@@ -322,15 +325,20 @@ def test_plan_builds_exact_feed_with_tiers_sale_and_cutover(tmp_path: Path) -> N
          "minimum_seller_allowed_price": [{"schedule": [{"value_with_tax": D("9.60")}]}],
          "maximum_seller_allowed_price": [{"schedule": [{"value_with_tax": D("24.00")}]}]},
     ]
-    # SKU-B: 22.00 effective tomorrow 00:00 Europe/London, pushed today as a schedule switching at that instant
+    # SKU-B: 22.00 effective tomorrow 00:00 Europe/London, pushed today so that Amazon switches at that instant:
+    # a rise, so our_price is the new price (26.40) now and the current price (24.00) a discount until the instant
     tomorrow = (NOW.astimezone(ZoneInfo("Europe/London")) + timedelta(days=1)).date()
     instant = datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=ZoneInfo("Europe/London")).astimezone(UTC)
     assert instant.isoformat() == "2026-11-28T00:00:00+00:00"
     (offer_b,) = h.offer(plan, "SKU-B")
-    assert offer_b["our_price"] == [{"schedule": [{"end_at": "2026-11-28T00:00:00Z", "value_with_tax": D("24.00")},
-                                                  {"start_at": "2026-11-28T00:00:00Z", "value_with_tax": D("26.40")}]}]
+    assert offer_b["our_price"] == [{"schedule": [{"value_with_tax": D("26.40")}]}]
+    assert offer_b["discounted_price"] == [{"schedule": [{"end_at": "2026-11-28T00:00:00Z", "value_with_tax": D("24.00")}]}]
     assert summary["scheduled_cutovers"] == {"count": 1, "skus": 1, "next_at": "2026-11-28T00:00:00Z",
                                              "by_sku": {"SKU-B": ["2026-11-28T00:00:00Z"]}}
+    # the sale of SKU-A ends on 3 Dec and SKU-B's discount at the instant: the runs after them clean up
+    assert summary["follow_up"] == {"skus": 2, "next_at": "2026-11-28T00:00:00Z",
+                                    "by_sku": {"SKU-A": "2026-12-03T00:00:00Z", "SKU-B": "2026-11-28T00:00:00Z"}}
+    assert summary["exact_until"] == {} and summary["cleanups"] == {}
     assert summary["sale_windows"] == 1 and summary["as_of"] == "2026-11-27T15:00:00Z"
     values = h.state.get_batch(plan["ref"])["values"]
     assert set(values) == {"SKU-A", "SKU-B"} and len(values["SKU-A"]["fingerprint"]) == 64
@@ -344,8 +352,8 @@ def test_plan_cutover_in_summer_time(tmp_path: Path) -> None:
     (offer,) = h.offer(plan, "S")
     local_midnight = datetime(2026, 7, 15, tzinfo=ZoneInfo("Europe/London")).astimezone(UTC)
     assert local_midnight == datetime(2026, 7, 14, 23, tzinfo=UTC)
-    assert offer["our_price"][0]["schedule"] == [{"end_at": "2026-07-14T23:00:00Z", "value_with_tax": D("12.00")},
-                                                 {"start_at": "2026-07-14T23:00:00Z", "value_with_tax": D("13.20")}]
+    assert offer["our_price"][0]["schedule"] == [{"value_with_tax": D("13.20")}]
+    assert offer["discounted_price"][0]["schedule"] == [{"end_at": "2026-07-14T23:00:00Z", "value_with_tax": D("12.00")}]
     assert summary["scheduled_cutovers"]["next_at"] == "2026-07-14T23:00:00Z"
 
 
@@ -384,8 +392,46 @@ def test_sixty_percent_drop_is_held_then_released_by_approve(tmp_path: Path) -> 
     approved, summary2, _ = h.plan(approve=["SKU-B", "SKU-Z"])
     assert approved["messages"] == 1 and summary2["approved"] == ["SKU-B"]
     assert summary2["approve_unused"] == ["SKU-Z"]
-    (offer,) = h.offer(approved, "SKU-B")
-    assert offer["our_price"][0]["schedule"][0] == {"end_at": "2026-11-28T00:00:00Z", "value_with_tax": D("9.60")}
+    (offer,) = h.offer(approved, "SKU-B")  # 8.00 now (9.60 gross), 22.00 (26.40) from tomorrow
+    assert offer["our_price"][0]["schedule"] == [{"value_with_tax": D("26.40")}]
+    assert offer["discounted_price"][0]["schedule"] == [{"end_at": "2026-11-28T00:00:00Z", "value_with_tax": D("9.60")}]
+
+
+@pytest.mark.parametrize(("future", "our_before", "discount"), [
+    ("22.00", "26.40", {"end_at": "2026-11-28T00:00:00Z", "value_with_tax": D("24.00")}),  # rise
+    ("18.00", "24.00", {"start_at": "2026-11-28T00:00:00Z", "value_with_tax": D("21.60")}),  # drop
+], ids=["increase", "decrease"])
+def test_cutover_rerun_sends_nothing_then_the_run_after_the_instant_sends_only_the_cleanup(
+        tmp_path: Path, future: str, our_before: str, discount: dict[str, Any]) -> None:
+    prices = [_price(6, "SKU-B", 1, "20.00", item=1002), _price(7, "SKU-B", 1, future, eff="2026-11-28 00:00:00", item=1002)]
+    h = Harness(tmp_path, _app(), "uk", FakeNetSuite(prices, [_item(1002, "SKU-B", category="Apparel")]))
+    first, summary, _ = h.plan()
+    (offer,) = h.offer(first, "SKU-B")
+    assert offer["our_price"] == [{"schedule": [{"value_with_tax": D(our_before)}]}]
+    assert offer["discounted_price"] == [{"schedule": [discount]}]
+    assert summary["follow_up"]["by_sku"] == {"SKU-B": "2026-11-28T00:00:00Z"}
+    h.accept(first)
+    for now in (NOW + timedelta(hours=1), datetime(2026, 11, 27, 23, 59, 59, tzinfo=UTC)):
+        h.now = now
+        rerun, summary, _ = h.plan()
+        assert rerun["ref"] is None and (rerun["feeds"], rerun["messages"]) == (0, 0) and summary["unchanged"] == 1
+
+    h.now = datetime(2026, 11, 28, 0, 15, tzinfo=UTC)
+    cleanup, summary, ti = h.plan()
+    assert (cleanup["feeds"], cleanup["messages"]) == (1, 1) and summary["held"] == {}
+    assert summary["cleanups"] == {"SKU-B": {"ALL": ["discounted_price"]}} and summary["follow_up"]["skus"] == 0
+    delete, merge = h.patches(cleanup, "SKU-B")
+    assert delete == {"op": "delete", "path": "/attributes/purchasable_offer", "value": [
+        {"marketplace_id": "A1F83G8C2ARO7P", "currency": "GBP", "audience": "ALL", "discounted_price": [{"schedule": [discount]}]}]}
+    assert merge == {"op": "merge", "path": "/attributes/purchasable_offer", "value": [
+        {"marketplace_id": "A1F83G8C2ARO7P", "currency": "GBP", "audience": "ALL",
+         "our_price": [{"schedule": [{"value_with_tax": D(future) * D("1.2")}]}]}]}
+    report = _report(h, ti, {"feeds": 1, "accepted": 1, "rejected": 0})
+    assert (report["cleanups"], report["scheduled_cutovers"], report["next_follow_up_at"]) == (1, 0, None)
+    h.accept(cleanup)
+    h.now = datetime(2026, 11, 28, 1, 15, tzinfo=UTC)
+    done, summary, _ = h.plan()
+    assert done["ref"] is None and summary["unchanged"] == 1 and summary["cleanups"] == {}
 
 
 def test_dry_run_reports_holds_without_quarantining(tmp_path: Path) -> None:
