@@ -261,7 +261,7 @@ class SettlementConfig(_Strict):
     split_by_period: bool = False  # one journal entry per month when a settlement spans a month end
     apply_payments: bool = False  # not available yet: validation refuses true
     amount_tolerance: Decimal | None = Decimal("0")  # order total vs settlement gross; null = no amount check
-    recheck_days: int = Field(default=60, ge=0, le=365)  # re-match unmatched lines of settlements this recent
+    recheck_days: int = Field(default=60, ge=0, le=365)  # re-match unmatched lines for this long after posting
     department: str | None = None
     class_: str | None = Field(default=None, alias="class")
 

@@ -29,7 +29,7 @@ def _journal(name: str, **cfg):
 
 
 def test_uk_journal_body():
-    r, j = _journal("uk_decimal_comma.tsv", department="3", class_="5", bank_account="111")
+    r, j = _journal("uk_decimal_comma.tsv", department="3", class_="5", accounts={"bank": "111"})
     body = j.body()
     assert body["externalId"] == "AMZ-STL-11111111111"
     assert body["tranDate"] == "2025-07-06"

@@ -39,6 +39,10 @@ def test_keys():
     assert "neither merchant-order-id nor order-id" in match_key(srow("Order"))
     assert "no adjustment-id" in match_key(srow("Refund", order_id="111-1"))
     assert "cannot form a NetSuite external id" in match_key(srow("Order", order_id="111 1"))
+    # adjustment ids such as 'amzn1.adj.…' carry dots: written with '_' in the refund's external id
+    assert match_key(srow("Refund", order_id="111-1", adjustment_id="amzn1.adj.0f3a")).value == "AMZ-RFD-111-1-amzn1_adj_0f3a"
+    assert "order-id '111 1' cannot form" in match_key(srow("Refund", order_id="111 1", adjustment_id="A9"))
+    assert "longer than 100" in match_key(srow("Refund", order_id="111-1", adjustment_id="9" * 101))
 
 
 def test_batches_never_exceed_1000_ids():

@@ -206,6 +206,26 @@ def test_decimal_separator_inferred_from_rows_when_summary_is_ambiguous():
     assert p.summary.total_amount == D("1234") and p.balance.balanced
 
 
+def test_garbled_amounts_prove_no_decimal_separator():
+    # '12..3' repeats '.', which would look like a thousands separator; it must not decide the file's format
+    rows = [row("Order", "ItemPrice", "Principal", "12..3", order_id="1"), row("Order", "ItemPrice", "Principal", "1,001", order_id="2"),
+            row("Order", "ItemFees", "Commission", "-0.50", order_id="2")]
+    p = parse_settlement(render(summary("1,000.50"), rows))
+    assert p.decimal_separator == "."  # from the summary itself
+    p = parse_settlement(render(summary("1,001"), rows[:2]))
+    assert (p.decimal_separator, p.decimal_source) == (".", "default")  # no row proves anything
+    assert p.summary.total_amount == D("1001") and [q.line for q in p.quarantined] == [3]
+
+
+def test_grouped_yen_amounts_are_thousands_not_decimals():
+    rows = [row("Order", "ItemPrice", "Principal", "1,001", order_id="1"), row("Order", "ItemFees", "Commission", "12..3", order_id="1")]
+    p = parse_settlement(render(summary("1,001", currency="JPY"), rows))
+    assert (p.decimal_separator, p.decimal_source, p.summary.total_amount) == (".", "summary", D("1001"))
+    assert p.rows[0].amount == D("1001") and p.balance.balanced
+    p = parse_settlement(render(summary("1.001", currency="JPY"), [row("Order", "ItemPrice", "Principal", "1.001", order_id="1")]))
+    assert (p.decimal_separator, p.summary.total_amount, p.rows[0].amount) == (",", D("1001"), D("1001"))
+
+
 def test_decimal_hint_decides_an_ambiguous_file_and_loses_to_evidence():
     rows = [row("Order", "ItemPrice", "Principal", "1.234", order_id="1")]
     p = parse_settlement(render(summary("1.234"), rows), decimal_separator=",")

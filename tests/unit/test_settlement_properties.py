@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from airflow_provider_amznetsuite.domain.settlement import reconcile
 from airflow_provider_amznetsuite.domain.settlement.parse import parse_amount
-from tests.fixtures.settlement.gen import Generated, SettlementCfg, fmt_amount, settlements
+from tests.fixtures.settlement.gen import SANDBOX_ACCOUNTS, Generated, SettlementCfg, fmt_amount, settlements
 
 PROPS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 CURRENCY_IDS = {"GBP": "2", "USD": "1", "EUR": "4", "JPY": "6"}
@@ -45,6 +45,28 @@ def test_every_row_lands_in_exactly_one_bucket(g: Generated):
     assert r.balanced == (g.total == g.expected_lines_total)
     assert sum(r.by_account.values(), Decimal(0)) == r.lines_total
     assert r.exit_code == (0 if r.balanced and not quarantined else 1)
+
+
+@PROPS
+@given(settlements(), st.sets(st.sampled_from(sorted(set(SANDBOX_ACCOUNTS) - {"bank"})), max_size=6))
+def test_roles_without_accounts_send_exactly_their_rows_to_suspense(g: Generated, dropped: set[str]):
+    cfg = SettlementCfg(accounts={role: None for role in dropped})
+    r = reconcile(g.data, marketplace=cfg, offline=False, lookup=g.lookup, currency_ids=CURRENCY_IDS, subsidiary="2")
+    role_of = {a: role for role, a in SANDBOX_ACCOUNTS.items()}
+    orphaned = {line for line, account in g.known_accounts.items() if role_of[account] in dropped}
+    unmapped = {e.line for e in r.unmapped}
+    assert unmapped == g.unmapped_lines | orphaned
+    assert all(e.reason == f"GL role {role_of[g.known_accounts[e.line]]!r} has no account: "
+                          f"set settlement.accounts.{role_of[g.known_accounts[e.line]]}" for e in r.unmapped if e.line in orphaned)
+    assert {e.line for e in r.unmatched} == {line for line, key in g.keyed_lines.items()
+                                             if not g.found(key) and line not in orphaned}
+    assert r.buckets["mapped"] + r.buckets["unmapped"] + r.buckets["quarantined"] == r.rows
+    assert r.buckets["matched"] + r.buckets["unmatched"] == r.buckets["mapped"]
+    assert sum(r.by_account.values(), Decimal(0)) == r.lines_total
+    assert not {SANDBOX_ACCOUNTS[role] for role in dropped if role != "suspense"} & set(r.by_account)
+    if r.journal is not None:
+        assert "suspense" not in dropped or not unmapped
+        assert sum((ln.signed for ln in r.journal.lines if ln.kind == "account"), Decimal(0)) == r.total_amount
 
 
 @PROPS

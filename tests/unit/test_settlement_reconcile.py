@@ -10,7 +10,7 @@ import pytest
 
 from airflow_provider_amznetsuite.config import parse_config
 from airflow_provider_amznetsuite.domain.settlement import SettlementFormatError, reconcile
-from tests.fixtures.settlement.gen import SUMMARY, SettlementCfg, render, row
+from tests.fixtures.settlement.gen import SANDBOX_ACCOUNTS, SUMMARY, SettlementCfg, render, row
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "settlement"
 D = Decimal
@@ -121,8 +121,7 @@ def test_journal_needs_currency_id_and_subsidiary_and_lookup():
 def test_with_a_real_marketplace_config():
     app = parse_config({
         "defaults": {"channel": {"department": 3, "class": 4},
-                     "settlement": {"bank_account": 111, "suspense_account": 599, "reserve_account": 120,
-                                    "withheld_tax_clearing_account": 211, "split_by_period": True,
+                     "settlement": {"accounts": dict(SANDBOX_ACCOUNTS), "split_by_period": True,
                                     "gl_map": {"*/ItemFees/Commission": 6100}}},
         "marketplaces": {"uk": {"marketplace_id": "A1F83G8C2ARO7P", "region": "eu", "country": "UK", "currency": "GBP",
                                 "subsidiary": 2, "channel": {"class": 5}},
@@ -153,16 +152,33 @@ def test_report_written_with_default_labels(tmp_path):
         "amount,sku,account,key"]
 
 
-def test_labels_only_for_accounts_the_shipped_map_chose():
-    cfg = SettlementCfg(gl_map={"*/other-transaction/Storage Fee": "400"}, reserve_account="1250")
+def test_labels_come_from_the_roles_an_account_plays():
+    cfg = SettlementCfg(gl_map={"*/other-transaction/Storage Fee": "7777"}, accounts={"reserve": "1250"})
     r = reconcile(FIX / "uk_decimal_comma.tsv", marketplace=cfg, offline=False, lookup=lambda f, v: {},
                   currency_ids={"GBP": "2"}, subsidiary="2")
-    assert "400" not in r.account_labels and "1250" not in r.account_labels  # chosen by the marketplace
-    assert r.account_labels["120"] == "Amazon reserve (balance sheet)"
+    assert "7777" not in r.account_labels  # named directly by gl_map: no role, no label
+    assert r.account_labels["1250"] == "Amazon reserve (balance sheet)"
     assert r.account_labels["500"] == "Selling fees"
     memos = {ln.account: ln.memo for ln in r.journal.lines}
-    assert memos["400"] == "Amazon settlement 11111111111: account 400"
+    assert memos["7777"] == "Amazon settlement 11111111111: account 7777"
     assert memos["500"] == "Amazon settlement 11111111111: Selling fees"
-    assert memos["1250"] == "Amazon settlement 11111111111: account 1250"
+    assert memos["1250"] == "Amazon settlement 11111111111: Amazon reserve (balance sheet)"
     named = reconcile(FIX / "uk_decimal_comma.tsv", marketplace=cfg, offline=True, account_labels={"400": "4000 Revenue"})
     assert named.account_labels == {"400": "4000 Revenue"}
+
+
+def test_roles_without_accounts_are_unmapped_and_block_only_what_they_must():
+    cfg = SettlementCfg(accounts={"fba_fees": None, "bank": None})
+    r = reconcile(FIX / "uk_decimal_comma.tsv", marketplace=cfg, offline=False, lookup=lambda f, v: {},
+                  currency_ids={"GBP": "2"}, subsidiary="2")
+    fba = [e for e in r.unmapped if e.amount_description == "FBAPerUnitFulfillmentFee"]
+    assert fba and all(e.reason == "GL role 'fba_fees' has no account: set settlement.accounts.fba_fees"
+                       and e.account == "599" for e in fba)
+    assert "501" not in r.by_account and r.balanced
+    assert r.journal is None
+    assert r.journal_problem == "not posted: GL role 'bank' has no account: set settlement.accounts.bank (the deposit line needs it)"
+    bare = reconcile(FIX / "uk_decimal_comma.tsv", marketplace=SettlementCfg(sandbox=False, accounts={"bank": "111"}),
+                     offline=False, lookup=lambda f, v: {}, currency_ids={"GBP": "2"}, subsidiary="2")
+    assert list(bare.by_account) == ["role:suspense"] and bare.buckets["unmapped"] == bare.rows
+    assert bare.journal_problem == ("not posted: GL role 'suspense' has no account: set settlement.accounts.suspense "
+                                    "(unmapped lines need it)")

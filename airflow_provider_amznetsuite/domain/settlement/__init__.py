@@ -10,7 +10,7 @@ Pipeline for one ``GET_V2_SETTLEMENT_REPORT_DATA_FLAT_FILE_V2`` file::
 """
 
 from airflow_provider_amznetsuite.domain.settlement.classify import Classification, GlClassifier
-from airflow_provider_amznetsuite.domain.settlement.default_gl_map import ACCOUNT_LABELS, DEFAULT_GL_MAP
+from airflow_provider_amznetsuite.domain.settlement.default_gl_map import DEFAULT_GL_MAP, GL_ROLES, ROLE_NAMES
 from airflow_provider_amznetsuite.domain.settlement.journal import (
     JournalEntry,
     JournalLine,
@@ -43,7 +43,7 @@ from airflow_provider_amznetsuite.domain.settlement.reconcile import ReconcileRe
 from airflow_provider_amznetsuite.domain.settlement.report import ExceptionLine, ReportPaths, write_report
 
 __all__ = [
-    "ACCOUNT_LABELS", "DEFAULT_GL_MAP", "MAX_LOOKUP_BATCH", "REPORT_TYPE", "Balance", "Classification", "ExceptionLine",
+    "DEFAULT_GL_MAP", "GL_ROLES", "ROLE_NAMES", "MAX_LOOKUP_BATCH", "REPORT_TYPE", "Balance", "Classification", "ExceptionLine",
     "GlClassifier", "JournalEntry", "JournalLine", "MatchKey", "MatchPlan", "NetSuiteDocument", "ParsedSettlement",
     "QuarantinedRow", "ReconcileResult", "ReportPaths", "SettlementFile", "SettlementFormatError", "SettlementRow",
     "SettlementSummary", "UnbalancedSettlementError", "build_journal", "check_balance", "match_key", "open_settlement",

@@ -7,7 +7,8 @@ Which rows are matched
       ``AMZ-<order-id>``. A merchant-order-id that is not a plain document number (quotes, control
       characters, over 64 characters) is not looked up; the order-id key is used instead.
     * ``transaction-type`` **Refund**: the credit memo / cash refund written for the refund, by external
-      id ``AMZ-RFD-<order-id>-<adjustment-id>``.
+      id ``AMZ-RFD-<order-id>-<adjustment-id>`` (characters other than letters, digits, ``_`` and ``-``
+      in the adjustment id written as ``_``).
     * Every other row (fees without an order, storage, subscription, advertising, reimbursements,
       reserves, loans, A-to-z claims, chargebacks, transfers…) is *settlement-level*: it is matched to
       the settlement itself (its journal entry) and needs no lookup.
@@ -60,8 +61,13 @@ def order_external_id(order_id: str) -> str:
     return f"AMZ-{order_id}"
 
 
+_UNSAFE_RE = re.compile(r"[^A-Za-z0-9_-]")
+
+
 def refund_external_id(order_id: str, adjustment_id: str) -> str:
-    return f"AMZ-RFD-{order_id}-{adjustment_id}"
+    """``AMZ-RFD-<order-id>-<adjustment-id>``; characters of the adjustment id that a NetSuite external id
+    cannot hold (``amzn1.adj.…`` has dots) become ``_``."""
+    return f"AMZ-RFD-{order_id}-{_UNSAFE_RE.sub('_', adjustment_id)}"
 
 
 class NetSuiteDocument(BaseModel):
@@ -148,8 +154,10 @@ def match_key(row: SettlementRow) -> MatchKey | str | None:
     if not order_id or not adjustment_id:
         missing = "order-id" if not order_id else "adjustment-id"
         return f"Refund row has no {missing}; cannot find its NetSuite credit memo / cash refund"
-    if not (_EXTERNAL_ID_RE.fullmatch(order_id) and _EXTERNAL_ID_RE.fullmatch(adjustment_id)):
-        return "order-id/adjustment-id cannot form a NetSuite external id (letters, digits, '_', '-')"
+    if not _EXTERNAL_ID_RE.fullmatch(order_id):
+        return f"order-id {order_id[:40]!r} cannot form a NetSuite external id (letters, digits, '_', '-')"
+    if len(adjustment_id) > 100:
+        return "adjustment-id is longer than 100 characters; cannot form a NetSuite external id"
     return MatchKey("refund", "externalid", refund_external_id(order_id, adjustment_id))
 
 

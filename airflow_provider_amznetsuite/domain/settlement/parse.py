@@ -228,6 +228,27 @@ def amount_evidence(text: str) -> DecimalSeparator | None:
     return None
 
 
+def currency_evidence(text: str, minor_units: int) -> DecimalSeparator | None:
+    """Like :func:`amount_evidence`, also using the currency: in a currency without minor units a lone
+    separator followed by exactly three digits (``1,001`` in JPY) can only group thousands. The answer
+    is returned only when the amount actually parses with it (a garbled ``12..3`` proves nothing)."""
+    found = amount_evidence(text)
+    if found is None and minor_units == 0:
+        s = text.strip().lstrip("+-")
+        seps = {c for c in s if c in ".,"}
+        if len(seps) == 1:
+            sep = seps.pop()
+            if s.count(sep) == 1 and s.rsplit(sep, 1)[1].isdigit() and len(s.rsplit(sep, 1)[1]) == 3:
+                found = "," if sep == "." else "."
+    if found is None:
+        return None
+    try:
+        parse_amount(text, found, minor_units)
+    except RowError:
+        return None
+    return found
+
+
 def parse_amount(text: str, decimal_separator: DecimalSeparator, minor_units: int) -> Decimal:
     """Parse one amount; raises :class:`RowError` with a readable reason."""
     s = text.strip()
@@ -586,7 +607,7 @@ class SettlementFile:
 
         # decimal separator: the summary's own evidence, else the hint, else look ahead
         total_text = get("total-amount")
-        evidence = amount_evidence(total_text)
+        evidence = currency_evidence(total_text, self._minor)
         if evidence is not None:
             self.decimal_separator: DecimalSeparator = evidence
             self.decimal_source = "summary"
@@ -627,7 +648,7 @@ class SettlementFile:
             parts = raw.split(b"\t")
             if len(parts) == self._ncols:
                 try:
-                    found = amount_evidence(parts[i_amt].decode("ascii"))
+                    found = currency_evidence(parts[i_amt].decode("ascii"), self._minor)
                 except UnicodeDecodeError:
                     found = None
                 if found is not None:

@@ -33,8 +33,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from airflow_provider_amznetsuite.domain.money import format_amount
-from airflow_provider_amznetsuite.domain.settlement.classify import GlClassifier
-from airflow_provider_amznetsuite.domain.settlement.default_gl_map import ACCOUNT_LABELS, DEFAULT_ROLE_ACCOUNTS
+from airflow_provider_amznetsuite.domain.settlement.classify import UNSET_PREFIX, GlClassifier
+from airflow_provider_amznetsuite.domain.settlement.default_gl_map import ROLE_BANK, ROLE_SUSPENSE, missing_role_reason
 from airflow_provider_amznetsuite.domain.settlement.journal import JournalEntry, build_journal
 from airflow_provider_amznetsuite.domain.settlement.match import MAX_LOOKUP_BATCH, Lookup, MatchPlan
 from airflow_provider_amznetsuite.domain.settlement.parse import (
@@ -74,7 +74,7 @@ class ReconcileResult(BaseModel):
     by_account_period: dict[str, dict[str, Decimal]]  # 'YYYY-MM' -> account -> net
     account_in: dict[str, Decimal]  # Σ positive amounts per account
     account_out: dict[str, Decimal]  # Σ negative amounts per account
-    bank_account: str
+    bank_account: str | None  # None: settlement.accounts.bank is not configured (no journal)
     unmapped: list[ExceptionLine]
     quarantined: list[ExceptionLine]
     unmatched: list[ExceptionLine] = Field(default_factory=list)
@@ -185,7 +185,10 @@ def reconcile(
 
     ``marketplace``: a ``MarketplaceConfig`` (its ``settlement`` section, ``subsidiary``, ``currency``,
     ``country`` as decimal hint, ``channel.department/class`` as fallbacks) or any object with the
-    ``SettlementConfig`` fields (then pass ``subsidiary`` for the journal).
+    ``SettlementConfig`` fields — ``accounts`` (GL role -> account id), ``gl_map``, ``split_by_period``,
+    ``department``, ``class_`` — (then pass ``subsidiary`` for the journal).
+    ``account_labels``: what each account holds, for memos and the report (default: the labels of the
+    GL roles the accounts are configured for).
     ``offline=True``: parse, balance and classify only. ``offline=False``: also match through
     ``lookup(field, values) -> {value: {id, type, currency, total}}`` (required) and build the journal
     body when the settlement is postable; ``currency_ids`` maps ISO codes to NetSuite currency ids
@@ -220,7 +223,6 @@ def reconcile(
             mf_orders: set[str] = set()
             clearing = classifier.clearing_account
             unmapped: list[ExceptionLine] = []
-            config_accounts: set[str] = set()  # accounts reached through the marketplace's own gl_map
             unmapped_amount = Decimal(0)
             lines_total = Decimal(0)
             nrows = 0
@@ -236,13 +238,11 @@ def reconcile(
                     for _, period, value in pending_tax.pop(order_id, ()):
                         _add(totals, (clearing, period), value)
                 mapped = c.source != "suspense"
-                if c.source == "config":
-                    config_accounts.add(c.account)
                 if not mapped:
                     unmapped_amount += amount
                     unmapped.append(_row_exception(
                         row, "unmapped",
-                        classifier.unmapped_reason(row.transaction_type, row.amount_type, row.amount_description, suspense),
+                        classifier.unmapped_reason(c, row.transaction_type, row.amount_type, row.amount_description),
                         suspense, cur))
                 if plan_add is not None:
                     plan_add(row, counted=mapped)
@@ -317,7 +317,7 @@ def reconcile(
             net_amounts[(account, period)] = pos + neg
         by_account = dict(sorted(by_account.items(), key=lambda kv: (len(kv[0]), kv[0])))
 
-        labels = _labels(account_labels, classifier, config_accounts)
+        labels = dict(account_labels) if account_labels is not None else classifier.account_labels()
         journal: JournalEntry | None = None
         problem: str | None = None
         if not offline:
@@ -331,6 +331,10 @@ def reconcile(
                 problem = f"no NetSuite currency id for {cur}: pass currency_ids={{'{cur}': '<internal id>'}}"
             elif not subsidiary:
                 problem = "no subsidiary: configure the marketplace's subsidiary"
+            elif classifier.bank_account is None:
+                problem = f"not posted: {missing_role_reason(ROLE_BANK)} (the deposit line needs it)"
+            elif any(a.startswith(UNSET_PREFIX) for a in by_account):
+                problem = f"not posted: {missing_role_reason(ROLE_SUSPENSE)} (unmapped lines need it)"
             else:
                 journal = build_journal(
                     settlement_id=summary.settlement_id, deposit_date=summary.deposit_date.date(), currency=cur,
@@ -353,20 +357,6 @@ def reconcile(
             account_labels=labels, unknown_columns=list(sf.header.unknown_columns), warnings=warnings, lookup_calls=lookup_calls,
             lookup_ids=lookup_ids, marketplace_facilitator_orders=len(mf_orders),
         )
-
-
-def _labels(explicit: Mapping[str, str] | None, classifier: GlClassifier, config_accounts: set[str]) -> dict[str, str]:
-    """Account labels for memos and the report.
-
-    Explicit labels (e.g. account names read from NetSuite) win. Otherwise the shipped labels are
-    used only for accounts the shipped map put there: an id the marketplace chose itself (gl_map or a
-    role account) may mean something else in that NetSuite account, so it is shown as "account N".
-    """
-    if explicit is not None:
-        return dict(explicit)
-    chosen = set(config_accounts)
-    chosen.update(a for role, a in classifier.roles.items() if a != DEFAULT_ROLE_ACCOUNTS[role])
-    return {a: label for a, label in ACCOUNT_LABELS.items() if a not in chosen}
 
 
 def _reread_exception(sf: SettlementFile, classifier: GlClassifier, mf_orders: set[str], line: int, offset: int,

@@ -211,7 +211,9 @@ def render_html(result: ReconcileResult, *, account_labels: Mapping[str, str] | 
           f'<td class="num">{_e(_money(result.account_in.get(account, Decimal(0)), cur))}</td>'
           f'<td class="num">{_e(_money(result.account_out.get(account, Decimal(0)), cur))}</td>'
           f'<td class="num">{_e(_money(net, cur))}</td><td>{_e(side)}</td></tr>')
-    w(f'<tr><th>Deposit</th><th>{_e(labels.get(result.bank_account, "bank / clearing"))} ({_e(result.bank_account)})</th>'
+    bank = (f"{labels.get(result.bank_account, 'bank / clearing')} ({result.bank_account})" if result.bank_account
+            else "bank / clearing (no account: set settlement.accounts.bank)")
+    w(f'<tr><th>Deposit</th><th>{_e(bank)}</th>'
       f'<td></td><td></td><th class="num">{_e(_money(result.total_amount, cur))}</th>'
       f'<th>{"debit" if result.total_amount >= 0 else "credit"}</th></tr>')
     w("</tbody></table>")

@@ -422,12 +422,14 @@ class RecordService:
             if not lines and rt.name not in ("itemFulfillment",):
                 raise ApiError.user("Error while accessing a resource. You must enter at least one line item for "
                                     "this transaction.", path="item")
-            total = Decimal(0)
+            subtotal = tax = Decimal(0)
             for pos, line in enumerate(lines):
-                total += self._line_amount(rec, line, pos, currency_code)
-            rec["total"] = quantize(total, currency_code)
-            rec["subtotal"] = rec["total"]
-            rec["taxTotal"] = Decimal("0")
+                subtotal += self._line_amount(rec, line, pos, currency_code)
+                if line.get("tax1Amt") is not None:  # a line's tax amount (SuiteTax / tax override)
+                    tax += to_decimal(line["tax1Amt"], f"item.items[{pos}].tax1Amt")
+            rec["subtotal"] = quantize(subtotal, currency_code)
+            rec["taxTotal"] = quantize(tax, currency_code)
+            rec["total"] = quantize(subtotal + tax, currency_code)
         if rt.name == "journalEntry":
             self._journal(rec, currency_code)
         elif rt.name == "deposit":
