@@ -172,6 +172,7 @@ class InventoryConfig(_Strict):
     handling_time_days: int | None = Field(default=None, ge=0, le=30)
     small_delta_threshold: int = Field(default=0, ge=0)  # <= this many changes: patchListingsItem
     fba_adjustment_account: str | None = None  # account for the FBA-mirror inventory adjustments
+    fba_flag_field: str | None = "custitem_amz_fulfillment_channel"  # item field marking FBA items; None = off
 
     @field_validator("fba_adjustment_account", mode="before")
     @classmethod

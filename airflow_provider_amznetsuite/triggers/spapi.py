@@ -77,6 +77,12 @@ class _PollingTrigger(BaseTrigger):
             await asyncio.sleep(wait)
         return await asyncio.to_thread(func, *args)
 
+    async def _pause(self) -> None:
+        """Sleep one poll interval; against a time-scaled sandbox the interval shrinks by the same factor."""
+        hook = await self._get_hook()
+        scale = max(1.0, float(getattr(hook, "time_scale", 1.0) or 1.0))
+        await asyncio.sleep(self.poll_interval / scale)
+
     def _deadline(self) -> float | None:
         return None if self.timeout is None else self._monotonic() + self.timeout
 
@@ -117,7 +123,7 @@ class SpApiFeedTrigger(_PollingTrigger):
                                     "message": f"feed {self.feed_id} still {status} after {self.timeout:.0f} s"})
                 return
             self.log.info("feed %s is %s; next check in %.0f s", self.feed_id, status, self.poll_interval)
-            await asyncio.sleep(self.poll_interval)
+            await self._pause()
 
 
 class SpApiReportTrigger(_PollingTrigger):
@@ -155,7 +161,7 @@ class SpApiReportTrigger(_PollingTrigger):
                                     "message": f"report {self.report_id} still {status} after {self.timeout:.0f} s"})
                 return
             self.log.info("report %s is %s; next check in %.0f s", self.report_id, status, self.poll_interval)
-            await asyncio.sleep(self.poll_interval)
+            await self._pause()
 
 
 class SpApiNewReportsTrigger(_PollingTrigger):
@@ -207,7 +213,7 @@ class SpApiNewReportsTrigger(_PollingTrigger):
                 return
             self.log.info("no new %s report for %s yet; next check in %.0f s", self.report_type, self.marketplace_id,
                           self.poll_interval)
-            await asyncio.sleep(self.poll_interval)
+            await self._pause()
 
 
 def find_done_reports(hook: SpApiHook, report_type: str, marketplace_id: str,

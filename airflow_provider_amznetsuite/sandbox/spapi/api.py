@@ -17,6 +17,7 @@ from airflow_provider_amznetsuite.sandbox import catalog
 from airflow_provider_amznetsuite.sandbox.spapi import feeds as feedmod
 from airflow_provider_amznetsuite.sandbox.spapi import product_types as pt
 from airflow_provider_amznetsuite.sandbox.spapi.listings import LISTING_INCLUDED_DATA, PatchError, apply_patches
+from airflow_provider_amznetsuite.sandbox.spapi.marketplaces import LISTING_BY_ID
 from airflow_provider_amznetsuite.sandbox.spapi.orders import FULFILLMENT_STATUSES, INCLUDED_DATA, Package
 from airflow_provider_amznetsuite.sandbox.spapi.reports import ORDER_REPORT_TYPES, SETTLEMENT_TYPES
 from airflow_provider_amznetsuite.sandbox.spapi.state import Cursor
@@ -94,7 +95,10 @@ def _time(value: str | None, name: str) -> datetime | None:
 
 
 def _marketplace_ids(values: list[str] | None, name: str = "marketplaceIds", *, required: bool = False,
-                     max_items: int = 50) -> list[str] | None:
+                     max_items: int = 50, listings: bool = False) -> list[str] | None:
+    """Validate marketplace ids; ``listings=True`` also accepts the listing-only marketplaces (Amazon JP) for
+    listings, feeds and product type definitions."""
+    known = LISTING_BY_ID if listings else catalog.BY_MARKETPLACE_ID
     if not values:
         if required:
             raise invalid(f"{name} is required.")
@@ -102,9 +106,9 @@ def _marketplace_ids(values: list[str] | None, name: str = "marketplaceIds", *, 
     if len(values) > max_items:
         raise invalid(f"{name} accepts at most {max_items} values, got {len(values)}.")
     for m in values:
-        if m not in catalog.BY_MARKETPLACE_ID:
+        if m not in known:
             raise invalid(f"{name} value {m!r} is not a marketplace of this selling partner.",
-                          f"Known marketplaces: {', '.join(sorted(catalog.BY_MARKETPLACE_ID))}")
+                          f"Known marketplaces: {', '.join(sorted(known))}")
     return values
 
 
@@ -369,7 +373,7 @@ class Api:
         mids = body.get("marketplaceIds")
         if not isinstance(mids, list) or not mids:
             raise invalid("marketplaceIds is required (1 to 25 marketplace ids).")
-        _marketplace_ids(mids, max_items=25)
+        _marketplace_ids(mids, max_items=25, listings=True)
         doc_id = body.get("inputFeedDocumentId")
         if not isinstance(doc_id, str) or not doc_id:
             raise invalid("inputFeedDocumentId is required.")
@@ -386,7 +390,7 @@ class Api:
             if doc.data is None:
                 raise invalid(f"Feed document {doc_id} has no content: upload it to the URL from createFeedDocument "
                               "before calling createFeed.")
-            region = catalog.BY_MARKETPLACE_ID[mids[0]].region
+            region = LISTING_BY_ID[mids[0]].region
             if not self.sb.limiter.acquire_feed_type(feed_type, region):
                 raise ApiError(429, "QuotaExceeded", "You exceeded your quota for the requested resource.",
                                f"The {feed_type} feed type accepts at most 5 feeds per 5 minutes per region.")
@@ -440,7 +444,7 @@ class Api:
                 size = _int(req.q("pageSize"), "pageSize", 10, 1, 100)
                 statuses = _enum_list(req.qlist("processingStatuses"), "processingStatuses",
                                       ("CANCELLED", "DONE", "FATAL", "IN_PROGRESS", "IN_QUEUE"))
-                mids = _marketplace_ids(req.qlist("marketplaceIds"), max_items=10)
+                mids = _marketplace_ids(req.qlist("marketplaceIds"), max_items=10, listings=kind == "getFeeds")
                 since = _time(req.q("createdSince"), "createdSince") or now - timedelta(days=90)
                 until = _time(req.q("createdUntil"), "createdUntil") or now
                 if since > until:
@@ -485,7 +489,7 @@ class Api:
         if req.params["sellerId"] != self.state.seller_id:
             raise ApiError(403, "Unauthorized", "Access to requested resource is denied.",
                            "The sellerId does not match the selling partner of the access token.")
-        mids = _marketplace_ids(req.qlist("marketplaceIds"), required=True, max_items=1)
+        mids = _marketplace_ids(req.qlist("marketplaceIds"), required=True, max_items=1, listings=True)
         assert mids is not None
         mode = req.q("mode")
         if mode is not None and (mode != "VALIDATION_PREVIEW" or not mode_allowed):
@@ -549,10 +553,12 @@ class Api:
                            "severity": "ERROR", "categories": ["INVALID_ATTRIBUTE"]}]
             if not issues:
                 assert existing is not None
+                # Amazon accepts the generic PRODUCT type for patches of offer attributes
+                ptype = existing.product_type if body["productType"] == "PRODUCT" else body["productType"]
                 try:
                     merged, touched = apply_patches(existing.attributes, body["patches"],
-                                                    product_type=body["productType"], marketplace_id=mid)
-                    issues = pt.validate_attributes(body["productType"], mid,
+                                                    product_type=ptype, marketplace_id=mid)
+                    issues = pt.validate_attributes(ptype, mid,
                                                     {k: v for k, v in merged.items() if k in touched}, enforced=False)
                 except PatchError as exc:
                     issues = [{"code": "4000009", "message": str(exc), "severity": "ERROR",
@@ -584,7 +590,7 @@ class Api:
     # --- Product Type Definitions 2020-09-01 ---------------------------------------------------------
     def get_definition(self, req: Request) -> Response:
         ptype = req.params["productType"]
-        mids = _marketplace_ids(req.qlist("marketplaceIds"), required=True, max_items=1)
+        mids = _marketplace_ids(req.qlist("marketplaceIds"), required=True, max_items=1, listings=True)
         assert mids is not None
         requirements = req.q("requirements") or "LISTING"
         if requirements not in pt.REQUIREMENTS:
@@ -599,7 +605,7 @@ class Api:
             pt.definition_meta(ptype)
         except pt.UnknownProductType:
             raise not_found(f"Product type {ptype} was not found.") from None
-        mp = catalog.BY_MARKETPLACE_ID[mids[0]]
+        mp = LISTING_BY_ID[mids[0]]
         locale = req.q("locale") or "DEFAULT"
         if locale == "DEFAULT":
             locale = mp.language_tag
@@ -610,7 +616,7 @@ class Api:
                                                      locale=locale, schema_url=schema_url, meta_url=meta_url))
 
     def search_definitions(self, req: Request) -> Response:
-        mids = _marketplace_ids(req.qlist("marketplaceIds"), required=True)
+        mids = _marketplace_ids(req.qlist("marketplaceIds"), required=True, listings=True)
         assert mids is not None
         keywords = [k.lower() for k in (req.qlist("keywords") or [])]
         out = []
@@ -625,7 +631,7 @@ class Api:
     def get_schema(self, req: Request) -> Response:
         p = req.params
         if p["requirements"] not in pt.REQUIREMENTS or p["enforced"] not in ("ENFORCED", "NOT_ENFORCED") \
-                or p["marketplaceId"] not in catalog.BY_MARKETPLACE_ID:
+                or p["marketplaceId"] not in LISTING_BY_ID:
             return Response(404, {"errors": [{"code": "NotFound", "message": "No such schema document."}]})
         try:
             data = pt.schema_bytes(p["productType"], p["marketplaceId"], p["requirements"], p["enforced"] == "ENFORCED")
@@ -678,7 +684,7 @@ class Api:
             if data["offset"] + page_size < len(data["skus"]):
                 nxt = self.state.new_token()
                 self.state.cursors[nxt] = Cursor("getInventorySummaries",
-                                                 self.clock.mono() + self.clock.scaled(INVENTORY_TOKEN_SECONDS),
+                                                 self.clock.mono() + max(5.0, self.clock.scaled(INVENTORY_TOKEN_SECONDS)),
                                                  {**data, "offset": data["offset"] + page_size})
                 body["pagination"] = {"nextToken": nxt}
         return Response(200, body)

@@ -260,6 +260,8 @@ def _apply_message(msg: dict[str, Any], marketplace_id: str, store: ListingStore
             return [_report_issue(mid, sku, "4000003", "ERROR",
                                   f"SKU {sku} has no listing in marketplace {marketplace_id}; {op} only changes an "
                                   "existing listing. Send an UPDATE message to create it.")]
+        if ptype == "PRODUCT" and op == "PATCH":
+            ptype = existing.product_type  # Amazon accepts the generic PRODUCT type for offer-only patches
         if existing.product_type != ptype:
             return [_report_issue(mid, sku, "4000008", "ERROR",
                                   f"productType '{ptype}' does not match the listing's product type "
