@@ -3,9 +3,9 @@
 Each test starts its own small pair of sandboxes (catalogue of 8 simple SKUs + the MTX-001 family) so it can
 change NetSuite items and Amazon listings freely, and drives the tasks of the real ``amazon_<code>_products``
 DAG (built by the DAG factory) like Airflow would: XCom between tasks, deferral through the real
-``SpApiFeedTrigger`` run inline. The NetSuite sandbox seed lacks most fields of the docs/products.md contract
-(bullets, main image, country of origin, variation values, …); :func:`enrich` sets them through the NetSuite
-REST API first.
+``SpApiFeedTrigger`` run inline. The NetSuite sandbox seeds every field of the docs/products.md contract
+(``sandbox/netsuite/seed.py``), so the items are used as seeded; only a new item added by a test gets its
+fields from :func:`kitchen_fields`.
 """
 
 from __future__ import annotations
@@ -54,44 +54,18 @@ def gtin13(body12: str) -> str:
     return body12 + str((10 - total % 10) % 10)
 
 
-def product_fields(sku: str, category: str, *, parent: bool = False, child_size: str | None = None) -> dict[str, Any]:
-    """The docs/products.md fields the sandbox seed does not set, as a valid merchandiser would fill them."""
-    body: dict[str, Any] = {
-        "custitem_amz_bullet1": f"{sku}: durable everyday quality",
-        "custitem_amz_bullet2": "Easy to clean",
-        "custitem_amz_bullet1_de": "Langlebige Qualität für jeden Tag",
-        "custitem_amz_bullet2_de": "Leicht zu reinigen",
+def kitchen_fields(sku: str) -> dict[str, Any]:
+    """The docs/products.md fields a merchandiser fills for a new Kitchen item (custom fields of the REST API)."""
+    return {
+        "custitem_amz_bullet1_en_gb": f"{sku}: stainless steel, oven safe to 250 °C",
+        "custitem_amz_bullet2_en_gb": "Dishwasher safe",
         "custitem_amz_image_main": f"https://images.sandbox.invalid/{sku}/main.jpg",
-        "custitem_amz_image_1": f"https://images.sandbox.invalid/{sku}/alt1.jpg",
-        "custitem_amz_attr_country_of_origin": "GB",
+        "custitem_amz_image_main_width": 2000, "custitem_amz_image_main_height": 2000,
+        "countryOfManufacture": "DE",
         "custitem_amz_attr_batteries_required": '[{"value": false}]',
         "custitem_amz_attr_supplier_declared_dg_hz_regulation": "not_applicable",
+        "custitem_amz_attr_material": "Stainless Steel",
     }
-    if category == "Kitchen":
-        body["custitem_amz_attr_material"] = "Stainless steel"
-    elif category == "Home":
-        body["custitem_amz_attr_color"] = "Blue"
-    elif category == "Toys":
-        body["custitem_amz_attr_manufacturer_minimum_age"] = '[{"value": 36, "unit": "months"}]'
-    elif category == "Apparel":
-        body["custitem_amz_attr_department"] = "unisex-adult"
-        if parent:
-            # the sandbox SHIRT schema asks a variation parent for an identifier or an exemption
-            body["custitem_amz_attr_supplier_declared_has_product_identifier_exemption"] = '[{"value": true}]'
-        else:
-            body["custitem_amz_attr_color"] = "Blue"
-            if child_size:
-                body["custitem_amz_var_size"] = child_size
-            else:
-                body["custitem_amz_attr_size"] = "M"
-    return body
-
-
-def enrich(ns: NetSuiteHook) -> None:
-    for item in catalog.items(42, CATALOG_SIZE):
-        ns.update_record("inventoryItem", item.internal_id, product_fields(
-            item.sku, item.category, parent=item.is_matrix_parent,
-            child_size=item.variation.get("size") if item.matrix_parent_sku else None))
 
 
 class _TI:
@@ -193,7 +167,6 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
                            json.dumps({"conn_type": "generic", "extra": {"url": url}}))
         monkeypatch.setenv("AMZNETSUITE_CONFIG", str(ROOT / "dags" / "marketplaces.yaml"))
         ns = NetSuiteHook("netsuite_default")
-        enrich(ns)
         yield World(sbx=sbx, state=SyncStateStore(url), ns=ns, spapi=SpApiHook("amazon_sp_api_default"))
     finally:
         sbx.stop()
@@ -212,7 +185,7 @@ def test_mixed_run_sends_only_new_and_changed_flags_discontinued_and_rerun_sends
                      custitem_amz_category="Kitchen", custitem_amz_brand="Sandbox Brand",
                      upcCode=gtin13("500777000001"),
                      weight=1.25, weightUnit="kg", custitem_amz_title_en_gb="Sandbox Brand Frying Pan 28 cm",
-                     custitem_amz_description_en_gb="A frying pan.", **product_fields("T7-NEW-1", "Kitchen"))
+                     custitem_amz_description_en_gb="A frying pan.", **kitchen_fields("T7-NEW-1"))
     # changed: a new English title
     world.ns.update_record("inventoryItem", world.item_id("SKU-00005"),
                            {"custitem_amz_title_en_gb": "Sandbox Brand Product 5 - Organic Cotton"})
@@ -368,9 +341,16 @@ def test_dag_test_amazon_de_products(world: World) -> None:
     summary = world.state.run_summaries("amazon_de_products").get(TASK_REPORT)
     assert summary["accepted"] == 12 and summary["invalid"] == 0 and summary["rejected"] == 0, summary
     listing = world.listing("SKU-00001", DE)["attributes"]
-    # German copy: title from custitem_amz_title_de_de, bullets from the *_de level of the fallback chain
-    assert listing["item_name"] == [{"value": "Sandbox Brand Sandbox Product 1 (DE)", "language_tag": "de_DE",
-                                     "marketplace_id": DE}]
-    assert [b["value"] for b in listing["bullet_point"]] == ["Langlebige Qualität für jeden Tag",
-                                                             "Leicht zu reinigen"]
-    assert listing["product_description"][0]["value"].startswith("Sandbox-Beschreibung")
+    # German copy as seeded: title, bullets and description from the custitem_amz_*_de_de fields
+    assert listing["item_name"] == [{"value": "Sandbox Brand Sandbox Product 1 - T-Shirt aus Bio-Baumwolle, "
+                                              "Grau meliert (DE)", "language_tag": "de_DE", "marketplace_id": DE}]
+    assert [b["value"] for b in listing["bullet_point"]] == ["100 % Bio-Baumwolle, Single Jersey 180 g/m²",
+                                                             "Normale Passform, fällt größengerecht aus",
+                                                             "Farbecht, waschbar bei 30 °C",
+                                                             "Ohne kratzendes Etikett"]
+    assert listing["product_description"][0]["value"].startswith("Weiches T-Shirt aus Bio-Baumwolle")
+    # SKU-00006 has its German copy at the language level (_de): the fallback chain de_de -> de finds it
+    fallback = world.listing("SKU-00006", DE)["attributes"]
+    assert fallback["item_name"][0]["value"] == "Sandbox Brand Sandbox Product 6 - Sammelfigur"
+    assert fallback["bullet_point"][0] == {"value": "Detailreich und handbemalt", "language_tag": "de_DE",
+                                           "marketplace_id": DE}

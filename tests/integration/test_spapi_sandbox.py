@@ -544,7 +544,8 @@ def test_product_type_definitions_and_schema_documents(client: Client) -> None:
         assert schema["$schema"] == "https://schemas.amazon.com/selling-partners/definitions/product-types/meta-schema/v1"
         Draft201909Validator.check_schema(schema)
         assert "item_name" in schema["required"] and schema["$defs"]["marketplace_id"]["enum"] == [DE]
-        assert schema["properties"]["main_product_image_locator"]["minimumImageDimensions"] == {"width": 500, "height": 500}
+        location = schema["properties"]["main_product_image_locator"]["items"]["properties"]["media_location"]
+        assert (location["minImageWidth"], location["minImageHeight"]) == (500, 500)
         meta = requests.get(body["metaSchema"]["link"]["resource"], timeout=10).json()
         Draft201909Validator.check_schema(meta)
     shirt = requests.get(check(client.get("/definitions/2020-09-01/productTypes/SHIRT", marketplaceIds=UK),
@@ -584,9 +585,9 @@ def test_fba_inventory_summaries_pagination_and_expiry() -> None:
         fba_us = [i.sku for i in catalog.sellable_items(42, 200) if "us" in i.fba_marketplaces]
         assert len(first["payload"]["inventorySummaries"]) + len(second["payload"]["inventorySummaries"]) == len(fba_us)
         assert "pagination" not in second
-        # the nextToken expires after 30 s (0.3 s at time_scale 100)
+        # the nextToken expires after 30 s (0.3 s at time_scale 100, but never sooner than 2 s real time)
         again = check(c.get("/fba/inventory/v1/summaries", **params), "fba_inventory_v1.json", "getInventorySummaries", 200)
-        time.sleep(0.45)
+        time.sleep(2.3)
         expired = check(c.get("/fba/inventory/v1/summaries", nextToken=again["pagination"]["nextToken"]),
                         "fba_inventory_v1.json", "getInventorySummaries", 400)
         assert "expired" in expired["errors"][0]["message"]

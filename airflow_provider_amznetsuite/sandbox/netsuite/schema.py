@@ -175,7 +175,7 @@ KNOWN_FIELDS = [
     "lastModifiedDate", "id", "refName", "links", "trackingNumbers", "shipAddress", "billAddress", "shippingCost",
     "handlingCost", "discountTotal", "postingPeriod", "reversalDate", "approved", "appliedTo", "applied",
     "unapplied", "autoApply", "checkNum", "refundMethod", "isTaxable", "isPerson", "firstName", "lastName",
-    "phone", "priceLevel", "terms", "itemType", "startDate", "endDate",
+    "phone", "priceLevel", "terms", "itemType", "startDate", "endDate", "countryOfManufacture",
 ]
 CANONICAL = {f.lower(): f for f in KNOWN_FIELDS}
 
@@ -215,7 +215,7 @@ SUITEQL_TABLES: dict[str, dict[str, str]] = {
         "id": "int", "itemid": "text", "displayname": "text", "description": "text", "itemtype": "text",
         "isinactive": "bool", "externalid": "text", "parent": "ref:item", "matrixtype": "text", "upccode": "text",
         "weight": "num", "weightunit": "text", "class": "ref:classification", "costestimate": "num",
-        "lastmodifieddate": "datetime", "createddate": "datetime",
+        "countryofmanufacture": "text", "lastmodifieddate": "datetime", "createddate": "datetime",
     },
     "inventorybalance": {
         "item": "ref:item", "location": "ref:location", "binnumber": "text", "quantityonhand": "num",

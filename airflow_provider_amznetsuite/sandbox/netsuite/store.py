@@ -355,6 +355,7 @@ class Store:
             "matrixtype": _enum_id(body.get("matrixType")), "upccode": body.get("upcCode"),
             "weight": _num(body.get("weight")), "weightunit": body.get("weightUnit"),
             "class": _ref_id(body.get("class")), "costestimate": _num(body.get("costEstimate")),
+            "countryofmanufacture": body.get("countryOfManufacture"),
             "lastmodifieddate": _ts(body.get("lastModifiedDate")), "createddate": _ts(body.get("createdDate")),
             "custom": _custom(body, ("custitem",)),
         }

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 PRESIGNED_SECONDS = 300  # presigned document URLs are valid 5 minutes
 SEARCH_TOKEN_SECONDS = 24 * 3600  # Orders v2026 paginationToken lifetime (time-scaled)
 INVENTORY_TOKEN_SECONDS = 30  # FBA inventory nextToken lifetime (time-scaled)
+INVENTORY_TOKEN_MIN_REAL_SECONDS = 2.0  # ...but never shorter than this in real time (loaded test machines)
 VALID_CARRIERS = frozenset({
     "Amazon Shipping", "Amazon Logistics", "Royal Mail", "Parcelforce", "DPD", "DPD UK", "Evri", "Hermes", "Yodel",
     "DHL", "DHL Express", "DHL Parcel UK", "Deutsche Post", "GLS", "UPS", "UPS Mail Innovations", "USPS", "FedEx",
@@ -684,7 +685,7 @@ class Api:
             if data["offset"] + page_size < len(data["skus"]):
                 nxt = self.state.new_token()
                 self.state.cursors[nxt] = Cursor("getInventorySummaries",
-                                                 self.clock.mono() + max(5.0, self.clock.scaled(INVENTORY_TOKEN_SECONDS)),
+                                                 self.clock.mono() + max(INVENTORY_TOKEN_MIN_REAL_SECONDS, self.clock.scaled(INVENTORY_TOKEN_SECONDS)),
                                                  {**data, "offset": data["offset"] + page_size})
                 body["pagination"] = {"nextToken": nxt}
         return Response(200, body)

@@ -26,6 +26,7 @@ from typing import Any
 
 from airflow_provider_amznetsuite.sandbox import catalog
 from airflow_provider_amznetsuite.sandbox.spapi import product_types as pt
+from airflow_provider_amznetsuite.sandbox.spapi.marketplaces import LISTING_ONLY
 from airflow_provider_amznetsuite.sandbox.spapi.orders import list_price
 from airflow_provider_amznetsuite.sandbox.spapi.util import asin_for, fnsku_for, iso, q2, stable_rng
 
@@ -248,17 +249,21 @@ class ListingStore:
                 if (sku is None or s == sku) and (marketplace_id is None or m == marketplace_id)]
 
     def seed(self, seed: int, catalog_size: int, now: datetime) -> None:
-        """Existing listings for every catalogue SKU (and the SKU NetSuite does not know) per marketplace."""
-        rng = stable_rng("listings", seed, catalog_size)
+        """Existing listings for every catalogue SKU (and the SKU NetSuite does not know) per marketplace.
+
+        The listing-only marketplaces (Amazon JP) draw from their own random stream, so the uk/de/us
+        listings are the same with or without them."""
         created = now - timedelta(days=365)
-        for mp in catalog.MARKETPLACES.values():
-            for item in catalog.items(seed, catalog_size):
-                self._seed_one(rng, mp, item, created)
-            unknown = catalog.CatalogItem(internal_id="0", sku=catalog.UNKNOWN_SKU, display_name="Sandbox product unknown to NetSuite",
-                                          category="Home", brand="Sandbox Brand", gtin=None,
-                                          base_price_usd=Decimal("12.99"), cost_usd=Decimal("5.00"),
-                                          weight_kg=Decimal("0.3"))
-            self._seed_one(rng, mp, unknown, created)
+        unknown = catalog.CatalogItem(internal_id="0", sku=catalog.UNKNOWN_SKU, display_name="Sandbox product unknown to NetSuite",
+                                      category="Home", brand="Sandbox Brand", gtin=None,
+                                      base_price_usd=Decimal("12.99"), cost_usd=Decimal("5.00"),
+                                      weight_kg=Decimal("0.3"))
+        for marketplaces, rng in ((catalog.MARKETPLACES, stable_rng("listings", seed, catalog_size)),
+                                  (LISTING_ONLY, stable_rng("listings-listing-only", seed, catalog_size))):
+            for mp in marketplaces.values():
+                for item in catalog.items(seed, catalog_size):
+                    self._seed_one(rng, mp, item, created)
+                self._seed_one(rng, mp, unknown, created)
 
     def _seed_one(self, rng: Any, mp: catalog.SandboxMarketplace, item: catalog.CatalogItem, created: datetime) -> None:
         mid = mp.marketplace_id
@@ -273,11 +278,16 @@ class ListingStore:
             attrs["variation_theme"] = [{"name": "SIZE"}]
         else:
             attrs["condition_type"] = [{"value": "new_new", "marketplace_id": mid}]
-            gross = list_price(item, mp.code)
-            if mp.currency != "USD":
-                gross = q2(gross * (1 + mp.vat_rate))
+            value: float | int
+            if mp.code in LISTING_ONLY:  # JPY: whole yen, consumption tax included
+                value = int((item.base_price_usd * catalog.FX_FROM_USD[mp.currency]).quantize(Decimal("1")))
+            else:
+                gross = list_price(item, mp.code)
+                if mp.currency != "USD":
+                    gross = q2(gross * (1 + mp.vat_rate))
+                value = float(gross)
             attrs["purchasable_offer"] = [{"marketplace_id": mid, "currency": mp.currency, "audience": "ALL",
-                                           "our_price": [{"schedule": [{"value_with_tax": float(gross)}]}]}]
+                                           "our_price": [{"schedule": [{"value_with_tax": value}]}]}]
             if mp.code in item.fba_marketplaces:
                 attrs["fulfillment_availability"] = [{"fulfillment_channel_code": FBA_CHANNEL[mp.region]}]
             else:

@@ -3,11 +3,19 @@
 The data files in ``product_types/`` hold the attribute schemas; a schema document per
 (product type, marketplace, requirements, enforcement) is built from them, shaped like Amazon's:
 ``$schema`` is Amazon's product-type meta-schema URI (served by the sandbox, an extension of JSON
-Schema draft 2019-09 declaring ``selectors``, ``editable``, ``hidden``, ``enumNames``,
-``minUniqueItems``/``maxUniqueItems`` and the image keywords ``minimumImageDimensions``,
-``recommendedImageDimensions``, ``allowedMediaTypes``); validate documents with
+Schema draft 2019-09 declaring Amazon's vocabulary ``selectors``, ``editable``, ``hidden``,
+``enumNames``, ``minUniqueItems``/``maxUniqueItems``); validate documents with
 ``jsonschema.Draft201909Validator``. ``requirementsEnforced=NOT_ENFORCED`` drops ``required`` and
 the conditional requirements, as Amazon does for PATCH / PARTIAL_UPDATE payloads.
+
+Image pixel minimums: Amazon's vocabulary has no image-size keyword (its style guides state the
+sizes). The sandbox declares them with its own keywords ``minImageWidth`` / ``minImageHeight``
+(integers, pixels) on each image attribute's ``media_location`` property, also declared in the
+served meta-schema. They are informational for validation here: the payload carries only the URL.
+
+Conditional requirements (``allOf`` of ``if``/``then``): a product identifier unless the brand is
+exempt, an ASIN is suggested or the SKU is a variation parent; SHIRT children name their parent,
+parents their variation theme, and sellable shirts their size and colour.
 """
 
 from __future__ import annotations
@@ -23,11 +31,12 @@ from typing import Any
 from jsonschema import Draft201909Validator
 
 from airflow_provider_amznetsuite.sandbox import catalog
+from airflow_provider_amznetsuite.sandbox.spapi.marketplaces import LISTING_BY_ID
 
 META_SCHEMA_ID = "https://schemas.amazon.com/selling-partners/definitions/product-types/meta-schema/v1"
 SCHEMA_ID_BASE = "https://schemas.amazon.com/selling-partners/definitions/product-types/schema/v1/"
 REQUIREMENTS = ("LISTING", "LISTING_PRODUCT_ONLY", "LISTING_OFFER_ONLY")
-LANGUAGES = {"uk": ("en_GB",), "de": ("de_DE", "en_GB"), "us": ("en_US", "es_US")}
+LANGUAGES = {"uk": ("en_GB",), "de": ("de_DE", "en_GB"), "us": ("en_US", "es_US"), "jp": ("ja_JP", "en_US")}
 CATEGORY_PRODUCT_TYPES = {"Kitchen": "KITCHEN", "Apparel": "SHIRT", "Toys": "TOY_FIGURE", "Home": "HOME"}
 # Default selector values when an attribute entry omits a selector field.
 SELECTOR_DEFAULTS = {"audience": "ALL"}
@@ -64,7 +73,7 @@ def definition_meta(product_type: str) -> dict[str, Any]:
 
 def _mp(marketplace_id: str) -> catalog.SandboxMarketplace:
     try:
-        return catalog.BY_MARKETPLACE_ID[marketplace_id]
+        return LISTING_BY_ID[marketplace_id]
     except KeyError:
         raise ValueError(f"unknown marketplace id {marketplace_id!r}") from None
 
@@ -121,8 +130,7 @@ def checksum(data: bytes) -> str:
 def meta_schema() -> dict[str, Any]:
     draft = "https://json-schema.org/draft/2019-09"
     str_array = {"type": "array", "items": {"type": "string"}}
-    dims = {"type": "object", "required": ["width", "height"],
-            "properties": {"width": {"type": "integer", "minimum": 1}, "height": {"type": "integer", "minimum": 1}}}
+    pixels = {"type": "integer", "minimum": 1}
     return {
         "$schema": f"{draft}/schema",
         "$id": META_SCHEMA_ID,
@@ -131,13 +139,14 @@ def meta_schema() -> dict[str, Any]:
                         f"{draft}/vocab/format": False, f"{draft}/vocab/content": True,
                         META_SCHEMA_ID + "/vocab": False},
         "$recursiveAnchor": True,
-        "title": "Sandbox product type meta-schema (Amazon keywords on JSON Schema draft 2019-09)",
+        "title": "Sandbox product type meta-schema (Amazon's vocabulary + the sandbox image keywords on "
+                 "JSON Schema draft 2019-09)",
         "allOf": [{"$ref": f"{draft}/schema"}],
         "properties": {
             "selectors": str_array, "editable": {"type": "boolean"}, "hidden": {"type": "boolean"},
             "enumNames": str_array, "minUniqueItems": {"type": "integer", "minimum": 0},
             "maxUniqueItems": {"type": "integer", "minimum": 0},
-            "minimumImageDimensions": dims, "recommendedImageDimensions": dims, "allowedMediaTypes": str_array,
+            "minImageWidth": pixels, "minImageHeight": pixels,
         },
     }
 

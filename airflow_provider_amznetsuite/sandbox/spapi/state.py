@@ -21,6 +21,7 @@ from airflow_provider_amznetsuite.sandbox.spapi.credentials import SELLER_ID
 from airflow_provider_amznetsuite.sandbox.spapi.finances import Transaction, transactions_from_settlement
 from airflow_provider_amznetsuite.sandbox.spapi.inventory import FbaInventory
 from airflow_provider_amznetsuite.sandbox.spapi.listings import ListingStore
+from airflow_provider_amznetsuite.sandbox.spapi.marketplaces import LISTING_BY_ID
 from airflow_provider_amznetsuite.sandbox.spapi.orders import Order, OrderLine, Package, generate_orders, list_price
 from airflow_provider_amznetsuite.sandbox.spapi.reports import ORDER_REPORT_TYPES, Report, render_order_report
 from airflow_provider_amznetsuite.sandbox.spapi.settlement import (
@@ -290,7 +291,7 @@ class SandboxState:
         now = self.clock.now()
         doc = self.documents[feed.input_document_id]
         raw = doc.data or b""
-        region = catalog.BY_MARKETPLACE_ID[feed.marketplace_ids[0]].region
+        region = LISTING_BY_ID[feed.marketplace_ids[0]].region
         if feed.feed_type in feedmod.DEPRECATED_FEED_TYPES:
             status = "FATAL"
             text = (f"Feed type {feed.feed_type} is no longer supported (deprecated listings feeds were retired on "
