@@ -33,7 +33,7 @@ test-slow: $(STAMP)
 	$(BIN)/pytest -m "slow" -q
 
 e2e: $(STAMP)
-	$(BIN)/pytest -m "e2e" -q
+	$(BIN)/pytest -m "e2e" -q -p no:cacheprovider tests/e2e
 
 validate: $(STAMP)
 	$(BIN)/amznetsuite config validate dags/marketplaces.yaml

@@ -9,52 +9,103 @@ from pathlib import Path
 
 from airflow_provider_amznetsuite.config import load_config
 from airflow_provider_amznetsuite.launch import (
+    AirflowStandalone,
     SandboxProcess,
-    admin_password,
     airflow_env,
     bin_path,
+    free_port,
     migrate_and_create_pools,
-    stop_group,
+    port_in_use,
     wait_http,
 )
 
 
+AIRFLOW_SANDBOX_TIME_SCALE = 10.0  # `make airflow`: feeds settle in seconds; SP-API rate limits 10x Amazon's
+SANDBOX_PORTS = (8701, 8702)
+
+
 def run_airflow(args: argparse.Namespace) -> int:
-    """airflow standalone (SQLite, LocalExecutor, parallelism 4) + both sandboxes + the example config."""
+    """airflow standalone (SQLite, LocalExecutor, parallelism 4) + both sandboxes + the example config.
+
+    Runs until Ctrl-C (SIGINT), SIGTERM or SIGHUP, then stops Airflow and the sandboxes with all their
+    child processes.
+    """
+    import signal
+    import sys
+
+    from airflow_provider_amznetsuite.config import SYNCS
+
     home = Path(args.workdir or ".airflow").resolve()
+    port = int(args.port)
     app = load_config()
-    print("starting the SP-API and NetSuite sandboxes on 127.0.0.1:8701 / :8702 ...", flush=True)
-    sandbox = SandboxProcess()
+    if port_in_use(port):
+        print(f"airflow: port {port} is already in use (another `make airflow`?); stop it or pass --port",
+              file=sys.stderr)
+        return 2
+
+    def _interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # SIGINT too: a shell that starts us in the background (`make airflow &`) leaves SIGINT ignored
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    sandbox = None
     standalone = None
     try:
-        env = airflow_env(home, sandbox.connections)
-        env["AIRFLOW__API__PORT"] = str(args.port)
+        print(f"starting the SP-API and NetSuite sandboxes on 127.0.0.1:{SANDBOX_PORTS[0]} / :{SANDBOX_PORTS[1]} "
+              f"(time scale {AIRFLOW_SANDBOX_TIME_SCALE:g}) ...", flush=True)
+        sandbox = SandboxProcess(spapi_port=SANDBOX_PORTS[0], netsuite_port=SANDBOX_PORTS[1],
+                                 extra_args=["--time-scale", str(AIRFLOW_SANDBOX_TIME_SCALE)])
+        log_ports = [p if not port_in_use(p) else free_port() for p in (8793, 8794)]
+        env = airflow_env(home, sandbox.connections, api_port=port, worker_log_port=log_ports[0],
+                          trigger_log_port=log_ports[1])
         print(f"preparing Airflow in {home} (db migrate, pools) ...", flush=True)
+        stale_state = home / "amznetsuite" / "state.db"
+        if stale_state.exists():  # the sandboxes start empty: sync state of an earlier session would not match
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                Path(f"{stale_state}{suffix}").unlink(missing_ok=True)
+            print(f"              reset the sync state of the previous session ({stale_state})", flush=True)
         migrate_and_create_pools(env, app)
-        standalone = subprocess.Popen([bin_path("airflow"), "standalone"], env=env, start_new_session=True,
-                                      stdout=open(home / "standalone.log", "a"), stderr=subprocess.STDOUT)
-        wait_http(f"http://localhost:{args.port}/api/v2/version", timeout=180)
-        for _ in range(30):
-            login = admin_password(home)
-            if login:
-                break
-            time.sleep(1)
+        print("starting airflow standalone (api-server, scheduler, dag-processor, triggerer) ...", flush=True)
+        standalone = AirflowStandalone(home, env)
+        standalone.wait_ready(timeout=300)
+        user, password = standalone.login()
+        expected = sorted(mp.dag_id(s) for mp in app.marketplaces.values() for s in SYNCS if getattr(mp.features, s))
+        listed = standalone.wait_for_dags(expected, timeout=180)
         print()
-        print(f"Airflow UI:   http://localhost:{args.port}")
-        if login:
-            print(f"Login:        {login[0]} / {login[1]}")
-        print(f"Logs:         {home / 'standalone.log'}")
-        print("DAGs:         " + ", ".join(mp.dag_id(s) for mp in app.marketplaces.values() for s in ("orders",)) + " … (5 per marketplace)")
-        print("Sandboxes:    SP-API http://127.0.0.1:8701/_sandbox/stats   NetSuite http://127.0.0.1:8702/_sandbox/stats")
+        print(f"Airflow UI:   http://localhost:{port}")
+        print(f"Login:        {user} / {password}")
+        print(f"DAGs:         {len(listed)} of {len(expected)} listed ({', '.join(listed) or 'none yet'})")
+        missing = sorted(set(expected) - set(listed))
+        if missing:
+            print(f"              not listed yet: {', '.join(missing)} (see Import errors in the UI)")
+        print("              New DAGs start paused: unpause one with its toggle, or tick \"Unpause … on trigger\"")
+        print("              in the Trigger form (Params: window_start/window_end, dry_run, …).")
+        print(f"Backfill:     UI → DAG → Backfill, or AIRFLOW_HOME={home} {bin_path('airflow')} backfill create "
+              f"--dag-id amazon_uk_settlement --from-date <YYYY-MM-DD> --to-date <YYYY-MM-DD>")
+        print(f"Sandboxes:    SP-API {sandbox.spapi_url}/_sandbox/stats   NetSuite {sandbox.netsuite_url}/_sandbox/stats")
+        print(f"Logs:         {standalone.log_path}")
         print("Press Ctrl-C to stop everything.", flush=True)
-        standalone.wait()
-        return standalone.returncode or 0
+        while standalone.proc.poll() is None:
+            time.sleep(1)
+        print(f"airflow standalone exited with status {standalone.proc.returncode}; last lines of its log:\n"
+              f"{standalone.log_tail()}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
+        print("\nstopping Airflow and the sandboxes ...", flush=True)
         return 0
+    except RuntimeError as exc:
+        print(f"airflow: {exc}", file=sys.stderr)
+        return 1
     finally:
-        if standalone is not None:
-            stop_group(standalone)
-        sandbox.stop()
+        for sig in previous:  # a second Ctrl-C must not interrupt the clean-up
+            signal.signal(sig, signal.SIG_IGN)
+        left = (standalone.stop() if standalone is not None else []) + (sandbox.stop() if sandbox is not None else [])
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if left:
+            print(f"airflow: processes still alive after stopping: {left}", file=sys.stderr)
+        elif sandbox is not None:
+            print("stopped.", flush=True)
 
 
 # --- amznetsuite demo ---------------------------------------------------------------------------
@@ -107,8 +158,14 @@ def run_demo(args: argparse.Namespace) -> int:
             conns = _sandbox_connections_for_running("http://127.0.0.1:8701", "http://127.0.0.1:8702")
             say("using the sandboxes on 127.0.0.1:8701 (SP-API) and 127.0.0.1:8702 (NetSuite)")
         else:
+            import shutil
+
             from airflow_provider_amznetsuite.sandbox.runner import start_sandboxes
 
+            # fresh sandboxes start empty: so must the sync state (kept with --sandbox-running, which is
+            # what makes a second run against the same sandboxes change nothing)
+            shutil.rmtree(home / "amznetsuite", ignore_errors=True)
+            shutil.rmtree(home / "reports", ignore_errors=True)
             sbx = start_sandboxes(now="real", time_scale=DEMO_TIME_SCALE, seed=42)
             conns = sbx.connection_env()
             say(f"sandboxes started: SP-API {sbx.spapi_url}, NetSuite {sbx.netsuite_url}")
@@ -153,5 +210,8 @@ def format_summary(summary: dict) -> str:
             for path in body.get("reports", []):
                 lines.append(f"  {'':<11} report: {path}")
     lines.append(f"\n{'all DAG runs succeeded' if summary.get('ok') else 'some DAG runs failed'} "
-                 f"in {summary.get('elapsed_seconds', '?')} s; task logs: {summary.get('log')}")
+                 f"in {summary.get('elapsed_seconds', '?')} s ('flagged' = finished, with records listed for review); "
+                 f"task logs: {summary.get('log')}")
+    lines.append("quarantined/held/invalid records: amznetsuite quarantine list "
+                 "(with AIRFLOW_HOME set to the demo's Airflow home)")
     return "\n".join(lines)

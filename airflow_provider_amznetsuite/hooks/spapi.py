@@ -77,7 +77,9 @@ DEFAULT_LWA_TOKEN_URL = "https://api.amazon.com/auth/o2/token"
 PRODUCTION_HOSTS = {r: f"https://sellingpartnerapi-{r}.amazon.com" for r in ("na", "eu", "fe")}
 SANDBOX_HOSTS = {r: f"https://sandbox.sellingpartnerapi-{r}.amazon.com" for r in ("na", "eu", "fe")}
 TERMINAL_PROCESSING_STATUSES = frozenset({"DONE", "FATAL", "CANCELLED"})
-ORDERS_BEFORE_MARGIN = dt.timedelta(minutes=2)  # "...Before" must be at least 2 minutes before now
+# "...Before" must be at least 2 minutes before Amazon's now; a few seconds more absorb clock skew and
+# servers that truncate their clock to whole seconds
+ORDERS_BEFORE_MARGIN = dt.timedelta(minutes=2, seconds=5)
 FINANCES_MAX_WINDOW = dt.timedelta(days=180)
 REPORTS_RETENTION = dt.timedelta(days=89)  # reports are kept 90 days; 89 leaves room for clock skew
 FEED_SIZE_BEST_PRACTICE = 10 * 1024 * 1024
@@ -946,7 +948,7 @@ class SpApiHook(HttpHook):
         after = _as_utc(created_after if created_after is not None else last_updated_after, f"{prefix}After")  # type: ignore[arg-type]
         before_raw = created_before if created_after is not None else last_updated_before
         before = _as_utc(before_raw, f"{prefix}Before") if before_raw is not None else None
-        latest = self._now() - ORDERS_BEFORE_MARGIN
+        latest = (self._now() - ORDERS_BEFORE_MARGIN).replace(microsecond=0)
         if before is not None and before > latest:
             self.log.debug("search_orders: %sBefore clamped to now - 2 min", prefix)
             before = latest
@@ -1320,7 +1322,7 @@ class SpApiHook(HttpHook):
         are de-duplicated by ``transactionId`` across the splits.
         """
         start = _as_utc(posted_after, "posted_after")
-        latest = self._now() - ORDERS_BEFORE_MARGIN
+        latest = (self._now() - ORDERS_BEFORE_MARGIN).replace(microsecond=0)
         end = min(_as_utc(posted_before, "posted_before"), latest) if posted_before is not None else latest
         if start >= end:
             self.log.info("list_transactions: empty window (%s .. %s); nothing to fetch", iso_z(start), iso_z(end))

@@ -28,6 +28,13 @@ class SyncWindowError(ValueError):
     """A window Param that cannot be used; the message names the Param and the fix."""
 
 
+def as_utc(dt: datetime) -> datetime:
+    """A plain ``datetime`` in UTC. Airflow hands pendulum DateTimes to tasks; arithmetic on those after
+    ``astimezone`` can drop the zone, so everything downstream gets a stdlib datetime."""
+    u = dt.astimezone(timezone.utc)
+    return datetime(u.year, u.month, u.day, u.hour, u.minute, u.second, u.microsecond, tzinfo=timezone.utc)
+
+
 def parse_instant(value: Any, name: str) -> datetime:
     """ISO-8601 → aware UTC datetime; naive values are refused (time zones must be explicit)."""
     if isinstance(value, datetime):
@@ -40,7 +47,7 @@ def parse_instant(value: Any, name: str) -> datetime:
             raise SyncWindowError(f"Param {name}: {text!r} is not an ISO-8601 instant (e.g. 2026-11-26T00:00:00Z)") from None
     if dt.tzinfo is None:
         raise SyncWindowError(f"Param {name}: {value!r} has no time zone; add 'Z' or an offset such as +00:00")
-    return dt.astimezone(timezone.utc)
+    return as_utc(dt)
 
 
 def resolve_window(context: Mapping[str, Any], params: Mapping[str, Any] | None = None,
@@ -61,12 +68,12 @@ def resolve_window(context: Mapping[str, Any], params: Mapping[str, Any] | None 
         start = context.get("data_interval_start")
         end = context.get("data_interval_end")
         if start is not None and end is not None and end > start:
-            start, end = start.astimezone(timezone.utc), end.astimezone(timezone.utc)
+            start, end = as_utc(start), as_utc(end)
             source = "data_interval"
         else:
             dag_run = context.get("dag_run")
             run_after = getattr(dag_run, "run_after", None) if dag_run is not None else None
-            end = (run_after or datetime.now(timezone.utc)).astimezone(timezone.utc)
+            end = as_utc(run_after or datetime.now(timezone.utc))
             start = end - lookback
             source = "manual"
     if end <= start:

@@ -463,7 +463,7 @@ def test_search_orders_pages_with_pagination_token_and_clamps_before(hook: SpApi
     first, second, third = (query(r) for r in sp_requests(mock))
     assert first == {
         "lastUpdatedAfter": "2026-03-01T06:00:00Z",
-        "lastUpdatedBefore": "2026-03-01T11:58:00Z",  # clamped to now - 2 min
+        "lastUpdatedBefore": "2026-03-01T11:57:55Z",  # clamped to now - 2 min - 5 s skew margin
         "marketplaceIds": "A1F83G8C2ARO7P,A1PA6795UKMFR9",
         "fulfillmentStatuses": "UNSHIPPED,SHIPPED",
         "includedData": "PROCEEDS,TAX",
@@ -755,7 +755,7 @@ def test_list_transactions_splits_long_windows_and_dedupes(hook: SpApiHook, mock
     last_window = {k: v for k, v in a.items() if k != "postedBefore"}  # open end: Amazon applies now - 2 min itself
     assert c == {**last_window, "postedAfter": "2026-02-09T12:00:00Z"}
     list(hook.list_transactions(FIXED_NOW - dt.timedelta(days=1), FIXED_NOW + dt.timedelta(days=1)))
-    assert query(sp_requests(mock)[-1]) == {"postedAfter": "2026-02-28T12:00:00Z", "postedBefore": "2026-03-01T11:58:00Z"}
+    assert query(sp_requests(mock)[-1]) == {"postedAfter": "2026-02-28T12:00:00Z", "postedBefore": "2026-03-01T11:57:55Z"}
 
 
 def test_operations_table_is_what_the_hook_calls() -> None:
