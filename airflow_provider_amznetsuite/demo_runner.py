@@ -67,6 +67,8 @@ def _facts(sync: str, summaries: dict[str, dict[str, Any]]) -> tuple[dict[str, A
 def conf_for(sync: str, now: datetime) -> dict[str, Any]:
     # quarantined records are reported as "flagged" in the summary instead of failing the demo run
     conf: dict[str, Any] = {"allow_quarantine": True}
+    if sync == "settlement":
+        conf["wait_minutes"] = 0  # the demo processes what is there; it does not wait for Amazon's next one
     if sync == "orders":
         # the sandbox generates the last few days of orders: cover them all in the demo run
         start = (now - timedelta(days=4)).replace(microsecond=0)

@@ -33,6 +33,10 @@ def settlement_params() -> dict[str, Param]:
                                description="Reprocess this settlement (the settlement-id of the report's first data "
                                            "row): re-match, rewrite the review report and re-post the journal entry "
                                            "by upsert. Empty: process new settlements."),
+        "wait_minutes": Param(int(WAIT_TIMEOUT.total_seconds() // 60), type="integer", minimum=0, maximum=1440,
+                              title="Wait for a new report (minutes)",
+                              description="How long the run waits (deferred, no worker slot) for a new settlement "
+                                          "report before ending green with 'no new settlement'. 0 = do not wait."),
     }
 
 

@@ -266,7 +266,9 @@ class SettlementWaitSensor(SettlementReportSensor):
         if found:
             self.log.info("%d new settlement report(s) for %s since %s", len(found), self.marketplace, self.created_since)
             return self._result(found, self.created_since)
-        wait = self.wait_timeout.total_seconds()
+        minutes = (context.get("params") or {}).get("wait_minutes")
+        wait_td = timedelta(minutes=int(minutes)) if minutes is not None else self.wait_timeout
+        wait = wait_td.total_seconds()
         if wait <= 0:
             self.log.info("%s for %s since %s", NO_NEW, self.marketplace, self.created_since)
             return self._result([], self.created_since, NO_NEW)
@@ -277,7 +279,7 @@ class SettlementWaitSensor(SettlementReportSensor):
                                            conn_id=self.conn_id, created_since=self.created_since,
                                            poll_interval=float(self.poke_interval), timeout=wait),
             method_name="execute_complete",
-            timeout=self.wait_timeout + timedelta(minutes=10),
+            timeout=wait_td + timedelta(minutes=10),
         )
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:

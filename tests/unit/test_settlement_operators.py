@@ -447,7 +447,7 @@ def test_dag_shape_params_and_pools():
     wait = dag.get_task("wait_for_settlements")
     assert isinstance(wait, SettlementWaitSensor) and wait.deferrable and wait.marketplace_id == "ATVPDKIKX0DER"
     assert wait.pool == dag.get_task("download_and_reconcile").pool == "spapi_amazon_sp_api_default_na"
-    assert set(dag.params) == {"dry_run", "allow_quarantine", "settlement_id"}
+    assert set(dag.params) == {"dry_run", "allow_quarantine", "settlement_id", "wait_minutes"}
     assert dag.params["settlement_id"] is None
     assert isinstance(dag.get_task("post_journal"), SettlementPostOperator)
     assert isinstance(dag.get_task("settlement_report"), SettlementReportOperator)
@@ -464,3 +464,16 @@ def test_reports_dir_precedence(tmp_path, monkeypatch):
     assert reports_dir(app, "uk") == tmp_path / "home" / "amznetsuite" / "reports" / "settlement" / "uk"
     based = app.model_copy(update={"state": app.state.model_copy(update={"base_path": str(tmp_path / "base")})})
     assert reports_dir(based, "de") == tmp_path / "base" / "reports" / "settlement" / "de"
+
+
+def test_wait_minutes_zero_ends_at_once_when_nothing_is_new(monkeypatch):
+    from datetime import datetime, timezone
+
+    from airflow_provider_amznetsuite.operators.settlement import NO_NEW, SettlementWaitSensor
+
+    sensor = SettlementWaitSensor(task_id="wait", marketplace="us", marketplace_id="ATVPDKIKX0DER")
+    monkeypatch.setattr(SettlementWaitSensor, "_known_and_since",
+                        lambda self: (set(), datetime(2026, 11, 1, tzinfo=timezone.utc)))
+    monkeypatch.setattr(SettlementWaitSensor, "_find", lambda self: [])
+    out = sensor.execute({"params": {"wait_minutes": 0}})
+    assert out["reports"] == [] and out["message"] == NO_NEW
