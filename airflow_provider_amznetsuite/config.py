@@ -51,6 +51,19 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+_FIELD_RE = re.compile(r"^[a-z][a-z0-9_]*(\{currency\}[a-z0-9_]*)?$")
+
+
+def _field_id(value: str | None) -> str | None:
+    """A NetSuite field id the syncs put into SuiteQL as an identifier: letters, digits and '_' only."""
+    if value is None:
+        return None
+    if not _FIELD_RE.match(value):
+        # '{currency}' may also stand for the currency code in the pricing fields
+        raise ValueError(f"{value!r} is not a NetSuite field id (lower-case letters, digits, '_')")
+    return value
+
+
 def _ns_id(value: str | int | None, what: str) -> str | None:
     """NetSuite internal ids are digit strings; YAML may give ints."""
     if value is None:
@@ -174,6 +187,11 @@ class InventoryConfig(_Strict):
     fba_adjustment_account: str | None = None  # account for the FBA-mirror inventory adjustments
     fba_flag_field: str | None = "custitem_amz_fulfillment_channel"  # item field marking FBA items; None = off
 
+    @field_validator("safety_stock_field", "fba_flag_field")
+    @classmethod
+    def _fields(cls, v: str | None) -> str | None:
+        return _field_id(v)
+
     @field_validator("fba_adjustment_account", mode="before")
     @classmethod
     def _acct(cls, v: Any) -> str | None:
@@ -204,6 +222,11 @@ class PricingConfig(_Strict):
     @classmethod
     def _ids(cls, v: Any, info: Any) -> str | None:
         return _ns_id(v, info.field_name)
+
+    @field_validator("min_price_field", "max_price_field", "cost_field")
+    @classmethod
+    def _fields(cls, v: str | None) -> str | None:
+        return _field_id(v)
 
     @field_validator("vat_rate")
     @classmethod

@@ -170,6 +170,9 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _refuse_constant(name: str) -> Any:
     """NaN/Infinity are not numbers Amazon accepts; refuse them when reading attribute JSON."""
     raise ValueError(f"{name} is not an exact number")
@@ -238,6 +241,13 @@ class NetSuiteItem(_Frozen):
                 f"(internal id {internal_id or '?'}, SKU {sku or '?'}): select i.id and i.itemid in the SuiteQL query"
             )
         problems: list[RowProblem] = []
+        # text stored from non-UTF-8 bytes arrives with lone surrogates: that item is invalid, not the run
+        broken = [k for k, v in r.items() if isinstance(v, str) and _SURROGATE.search(v)]
+        if broken:
+            r = {k: (_SURROGATE.sub("\ufffd", v) if k in broken else v) for k, v in r.items()}
+            for field in broken:
+                problems.append(RowProblem(field=field, message=f"{field}: text is not valid Unicode (it was stored "
+                                                                f"from bytes that are not UTF-8); re-enter it in NetSuite"))
 
         def flag(field: str, default: bool = False) -> bool:
             raw = r.get(field)

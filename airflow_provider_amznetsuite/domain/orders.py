@@ -876,7 +876,8 @@ def _lines_for_item(
             return lines  # a cancelled item was never booked with an unknown SKU: nothing to close
         if not sku:
             raise ctx.err(f"item {oiid} has no sellerSku — order quarantined")
-        raise ctx.err(f"SKU '{sku}' has no NetSuite item (create the item or map the SKU) — order quarantined")
+        shown = sku if len(sku) <= 80 else f"{sku[:60]}… ({len(sku)} characters)"
+        raise ctx.err(f"SKU '{shown}' has no NetSuite item (create the item or map the SKU) — order quarantined")
     unit = item.unit_price.amount if item.unit_price else None
     qty = open_qty if not closed_item else ordered
     lines.append(DocumentLine(

@@ -112,7 +112,9 @@ def _row_error(exc: Exception) -> str:
     if callable(errors):
         first = errors()[0]
         loc = ".".join(str(p) for p in first.get("loc", ()))
-        return f"{loc}: {first.get('msg')}"
+        msg = str(first.get("msg", ""))
+        msg = msg[len("Value error, "):] if msg.startswith("Value error, ") else msg
+        return f"{loc}: {msg}" if loc else msg
     return str(exc)
 
 

@@ -125,6 +125,7 @@ INCLUDED_DATA = ("PROCEEDS", "TAX", "PROMOTION", "FULFILLMENT", "CANCELLATION")
 PII_INCLUDED_DATA = ("BUYER", "RECIPIENT")
 #: SuiteQL ``transaction.type`` of the documents this sync writes.
 TRANSACTION_TYPE = {"salesOrder": "SalesOrd", "cashSale": "CashSale"}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # control characters (NUL, newline, ...)
 SUITEQL_IN_MAX = 1000
 ACK_FEED_MAX_MESSAGES = 10_000
 FEED_TERMINAL = ("DONE", "FATAL", "CANCELLED")
@@ -701,7 +702,9 @@ class MapOrdersOperator(OrdersOperator):
         hook = self.netsuite()
         cache_ref = self.ref(context, "cache")
         cache = self._load_cache(cache_ref)
-        skus = {i.sku for o in orders.values() for i in o.order_items if i.sku}
+        # a SKU with control characters can be neither looked up nor written: its order is quarantined
+        # alone (below) instead of failing the whole lookup
+        skus = {i.sku for o in orders.values() for i in o.order_items if i.sku and not _CONTROL.search(i.sku)}
         currencies = {o.currency or self.mp.currency for o in orders.values()}
         self._resolve_items(hook, cache, skus)
         self._resolve_currencies(hook, cache, currencies)
@@ -718,6 +721,7 @@ class MapOrdersOperator(OrdersOperator):
         for oid, order in orders.items():
             entry = entries[oid]
             try:
+                self._check_sku_text(order)
                 self._check_inactive(order, cache)
                 customer_id = self._customer(context, hook, order, currency_ids, customers)
                 doc = map_order(order, self.mp, item_ids=item_ids, customer_id=customer_id,
@@ -770,6 +774,15 @@ class MapOrdersOperator(OrdersOperator):
                                        params={"codes": missing})}
         for code in missing:
             cache["currencies"][code] = found.get(code)
+
+    @staticmethod
+    def _check_sku_text(order: AmazonOrder) -> None:
+        for item in order.order_items:
+            if item.sku and _CONTROL.search(item.sku):
+                shown = repr(item.sku[:60])
+                raise MappingError(
+                    f"order {order.order_id}: SKU {shown} contains a control character — correct the SKU in Seller "
+                    "Central (it cannot match a NetSuite item); order quarantined", order_id=order.order_id)
 
     @staticmethod
     def _check_inactive(order: AmazonOrder, cache: Mapping[str, Any]) -> None:

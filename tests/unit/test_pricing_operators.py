@@ -295,9 +295,11 @@ def test_read_fails_clearly_for_an_unknown_currency_or_a_bad_field(tmp_path: Pat
     h = Harness(tmp_path, _app(), "uk", FakeNetSuite([], [], currencies=[]))
     with pytest.raises(AirflowFailException, match="NetSuite has no currency with ISO code GBP"):
         h.task("read_netsuite_prices").execute(h.context(FakeTI()))
-    h2 = Harness(tmp_path, _app(min_price_field="custitem min"), "uk", FakeNetSuite([], []))
-    with pytest.raises(AirflowFailException, match=re.escape("marketplaces.uk.pricing.min_price_field: 'custitem min'")):
-        h2.task("read_netsuite_prices").execute(h2.context(FakeTI()))
+    # a field id that is not an identifier is refused by the config itself, before any query
+    from airflow_provider_amznetsuite.config import ConfigError
+
+    with pytest.raises(ConfigError, match=re.escape("pricing.min_price_field: 'custitem min' is not a NetSuite field id")):
+        _app(min_price_field="custitem min")
 
 
 # --- plan ----------------------------------------------------------------------------------------------
