@@ -13,9 +13,11 @@ from functools import cached_property
 from typing import Any
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airflow_provider_amznetsuite.config import AppConfig, ConfigError, MarketplaceConfig, load_config
+from airflow_provider_amznetsuite.hooks.netsuite import NetSuiteHook
+from airflow_provider_amznetsuite.hooks.spapi import SpApiHook
 from airflow_provider_amznetsuite.state import SyncStateStore
 
 log = logging.getLogger(__name__)
@@ -108,6 +110,29 @@ class MarketplaceOperator(BaseOperator):
 
     def params_of(self, context: Mapping[str, Any]) -> Mapping[str, Any]:
         return context.get("params") or {}
+
+    def dry_run(self, context: Mapping[str, Any]) -> bool:
+        return bool(self.params_of(context).get("dry_run"))
+
+    # -- hooks (methods so tests can substitute fakes) --------------------------------------------
+    def spapi(self) -> SpApiHook:
+        return SpApiHook(self.mp.spapi_conn_id)
+
+    def netsuite(self) -> NetSuiteHook:
+        return NetSuiteHook(self.mp.netsuite_conn_id)
+
+    # -- batches handed between tasks (XCom carries only the reference) ----------------------------
+    def pull(self, context: Mapping[str, Any], task_id: str) -> dict[str, Any]:
+        ti = context.get("ti")
+        value = ti.xcom_pull(task_ids=task_id) if ti is not None else None
+        return dict(value) if isinstance(value, Mapping) else {}
+
+    def load(self, context: Mapping[str, Any], task_id: str) -> dict[str, Any]:
+        """The batch an upstream task stored in the sync-state database."""
+        ref = self.pull(context, task_id).get("ref")
+        if not ref:
+            raise AirflowException(f"task {task_id} left no batch reference in XCom; clear and re-run it first")
+        return self.state.get_batch(ref)
 
     def run_key(self, context: Mapping[str, Any]) -> str:
         """A stable key for this DAG run (batch refs, reports)."""

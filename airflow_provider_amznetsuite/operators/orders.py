@@ -418,31 +418,8 @@ class OrdersOperator(MarketplaceOperator):
         self.decide_task_id = decide_task_id
         self._quarantined: dict[str, dict[str, str]] = {}
 
-    # -- hooks (a method so tests can substitute fakes) ----------------------------------------------
-    def spapi(self) -> SpApiHook:
-        return SpApiHook(self.mp.spapi_conn_id)
-
-    def netsuite(self) -> NetSuiteHook:
-        return NetSuiteHook(self.mp.netsuite_conn_id)
-
-    # -- context helpers --------------------------------------------------------------------------
-    def dry_run(self, context: Mapping[str, Any]) -> bool:
-        return bool(self.params_of(context).get("dry_run"))
-
     def ref(self, context: Mapping[str, Any], name: str) -> str:
         return f"{self.run_key(context)}/orders/{name}"
-
-    def pull(self, context: Mapping[str, Any], task_id: str) -> dict[str, Any]:
-        ti = context.get("ti")
-        value = ti.xcom_pull(task_ids=task_id) if ti is not None else None
-        return dict(value) if isinstance(value, Mapping) else {}
-
-    def load(self, context: Mapping[str, Any], task_id: str) -> dict[str, Any]:
-        """The batch an upstream task stored (its XCom carries the ref)."""
-        ref = self.pull(context, task_id).get("ref")
-        if not ref:
-            raise RuntimeError(f"task {task_id} left no batch reference in XCom; clear and re-run it first")
-        return self.state.get_batch(ref)
 
     # -- quarantine -------------------------------------------------------------------------------
     def quarantine(self, context: Mapping[str, Any], key: str, reason: str, *, sync: str = SYNC,

@@ -310,27 +310,6 @@ class SettlementOperator(MarketplaceOperator):
         self.reconcile_task_id = reconcile_task_id
         self.post_task_id = post_task_id
 
-    # hooks are methods so tests can substitute fakes
-    def spapi(self) -> SpApiHook:
-        return SpApiHook(self.mp.spapi_conn_id)
-
-    def netsuite(self) -> NetSuiteHook:
-        return NetSuiteHook(self.mp.netsuite_conn_id)
-
-    def dry_run(self, context: Mapping[str, Any]) -> bool:
-        return bool(self.params_of(context).get("dry_run"))
-
-    def pull(self, context: Mapping[str, Any], task_id: str) -> dict[str, Any]:
-        ti = context.get("ti")
-        value = ti.xcom_pull(task_ids=task_id) if ti is not None else None
-        return dict(value) if isinstance(value, Mapping) else {}
-
-    def load(self, context: Mapping[str, Any], task_id: str) -> dict[str, Any]:
-        ref = self.pull(context, task_id).get("ref")
-        if not ref:
-            raise AirflowException(f"task {task_id} left no batch reference in XCom; clear and re-run it first")
-        return self.state.get_batch(ref)
-
     def record(self, context: Mapping[str, Any], summary: Mapping[str, Any]) -> None:
         run_id = getattr(context.get("dag_run"), "run_id", None) or "adhoc"
         try:
