@@ -111,6 +111,7 @@ OPERATIONS: dict[str, Operation] = {
     "createFeedDocument": _op("feeds_2021-06-30.json", "POST", "/feeds/2021-06-30/documents", "createFeedDocument"),
     "createFeed": _op("feeds_2021-06-30.json", "POST", "/feeds/2021-06-30/feeds", "createFeed"),
     "getFeed": _op("feeds_2021-06-30.json", "GET", "/feeds/2021-06-30/feeds/{feedId}", "getFeed"),
+    "getFeeds": _op("feeds_2021-06-30.json", "GET", "/feeds/2021-06-30/feeds", "getFeeds"),
     "getFeedDocument": _op("feeds_2021-06-30.json", "GET", "/feeds/2021-06-30/documents/{feedDocumentId}", "getFeedDocument"),
     "createReport": _op("reports_2021-06-30.json", "POST", "/reports/2021-06-30/reports", "createReport"),
     "getReport": _op("reports_2021-06-30.json", "GET", "/reports/2021-06-30/reports/{reportId}", "getReport"),
@@ -1023,6 +1024,27 @@ class SpApiHook(HttpHook):
         feed_id = str(self._json(self._call("createFeed", json=spec), "createFeed")["feedId"])
         self.log.info("submit_feed: %s feed %s created (%d bytes, marketplaces %s)", feed_type, feed_id, len(payload), ",".join(mps))
         return feed_id
+
+    def list_feeds(self, feed_types: Sequence[str], *, marketplace_ids: Sequence[str] | None = None,
+                   created_since: dt.datetime | str | None = None,
+                   processing_statuses: Sequence[str] | None = None, page_size: int = 100) -> Iterator[dict[str, Any]]:
+        """Feeds ``getFeeds``: feeds of the given types (1..10), newest first; later pages send ``nextToken`` alone."""
+        types = _as_list(feed_types, "feed_types") or []
+        if not 1 <= len(types) <= 10:
+            raise ValueError(f"list_feeds: 1..10 feed_types required, got {len(types)}")
+        params: dict[str, Any] = {
+            "feedTypes": types,
+            "marketplaceIds": _as_list(marketplace_ids, "marketplace_ids"),
+            "processingStatuses": _as_list(processing_statuses, "processing_statuses"),
+            "pageSize": int(page_size),
+            "createdSince": _as_utc(created_since, "created_since") if created_since is not None else None,
+        }
+
+        def fetch(token: str | None) -> tuple[list[dict[str, Any]], str | None]:
+            body = self._json(self._call("getFeeds", params={"nextToken": token} if token else params), "getFeeds")
+            return body.get("feeds") or [], body.get("nextToken")
+
+        yield from _paged(fetch, lambda f: f.get("feedId"), "getFeeds", self.log)
 
     def get_feed(self, feed_id: str) -> dict[str, Any]:
         """Feeds ``getFeed``: ``{feedId, feedType, processingStatus, resultFeedDocumentId?, …}``."""

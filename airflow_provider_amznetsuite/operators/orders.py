@@ -41,7 +41,7 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -125,6 +125,9 @@ INCLUDED_DATA = ("PROCEEDS", "TAX", "PROMOTION", "FULFILLMENT", "CANCELLATION")
 PII_INCLUDED_DATA = ("BUYER", "RECIPIENT")
 #: SuiteQL ``transaction.type`` of the documents this sync writes.
 TRANSACTION_TYPE = {"salesOrder": "SalesOrd", "cashSale": "CashSale"}
+ACK_INTENT_SYNC = "orders_ack_intent"  # acknowledgement feeds about to be created (crash safety)
+ACK_INTENT_PREFIX = "intent:"
+ACK_FEEDS = "orders_ack_feed"  # acknowledgement feeds already read (processed-once keys)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # control characters (NUL, newline, ...)
 SUITEQL_IN_MAX = 1000
 ACK_FEED_MAX_MESSAGES = 10_000
@@ -1019,6 +1022,7 @@ class AcknowledgeOrdersOperator(OrdersOperator):
             return self._finish_ack(context, outcome)
         hook = self.spapi()
         run = self.run_key(context)
+        self._settle_intents(hook)
         inflight = self.state.list_inflight(ACK_SYNC, self.marketplace)
         for feed_id, payload in inflight.items():  # feeds of earlier runs: settle when Amazon is done
             if payload.get("run") == run:
@@ -1051,15 +1055,48 @@ class AcknowledgeOrdersOperator(OrdersOperator):
                                                     for i in queue[oid].get("items") or []))
                         for oid in chunk]
                 body = acknowledgement_feed(acks, merchant_identifier=seller)
+                payload = {"run": run, "messages": {str(n): oid for n, oid in enumerate(chunk, start=1)},
+                           "tranids": {oid: str(queue[oid]["tranid"]) for oid in chunk}}
+                # the intent is recorded before the feed exists: a worker killed between createFeed and the
+                # next line leaves a trace, and the retry adopts Amazon's feed instead of sending a second one
+                intent = f"{ACK_INTENT_PREFIX}{run}/{chunk[0]}"
+                self.state.add_inflight(ACK_INTENT_SYNC, self.marketplace, intent,
+                                        {**payload, "at": datetime.now(timezone.utc).isoformat()})
                 feed_id = hook.submit_feed(ACK_FEED_TYPE, body, [self.mp.marketplace_id], content_type=ACK_FEED_CONTENT_TYPE)
-                self.state.add_inflight(ACK_SYNC, self.marketplace, feed_id, {
-                    "run": run, "messages": {str(n): oid for n, oid in enumerate(chunk, start=1)},
-                    "tranids": {oid: str(queue[oid]["tranid"]) for oid in chunk}})
+                self.state.add_inflight(ACK_SYNC, self.marketplace, feed_id, payload)
+                self.state.close_inflight(ACK_INTENT_SYNC, self.marketplace, intent)
                 outcome["feeds"] += 1
                 outcome["sent"] += len(chunk)
                 self.state.put_batch(self._outcome_ref(context), outcome)
         self.state.put_batch(self._outcome_ref(context), outcome)
         return self._wait_or_finish(context, hook)
+
+    def _settle_intents(self, hook: SpApiHook) -> None:
+        """Acknowledgement feeds that may have been created by a try that was killed before recording them.
+
+        Amazon's createFeed takes no client token, so such a feed is recognised as an acknowledgement feed
+        of this marketplace that this sync neither tracks nor has read before (one acknowledgement task runs
+        per marketplace at a time: max_active_runs=1). No clocks are compared: Amazon's and the worker's may
+        differ. Without such a feed the feed was never created, the intent is dropped and its orders are
+        queued again. (A feed another tool created for the same marketplace in that gap would be taken for
+        ours: give acknowledgements to one integration only.)
+        """
+        intents = self.state.list_inflight(ACK_INTENT_SYNC, self.marketplace)
+        if not intents:
+            return
+        known = set(self.state.list_inflight(ACK_SYNC, self.marketplace)) | set(
+            self.state.processed_keys(ACK_FEEDS, self.marketplace))
+        candidates = sorted(
+            (f for f in hook.list_feeds([ACK_FEED_TYPE], marketplace_ids=[self.mp.marketplace_id])
+             if str(f.get("feedId")) not in known),
+            key=lambda f: str(f.get("createdTime", "")))
+        for intent, payload in sorted(intents.items(), key=lambda kv: kv[1]["at"]):
+            if candidates:
+                match = candidates.pop(0)
+                record = {k: v for k, v in payload.items() if k != "at"}
+                self.state.add_inflight(ACK_SYNC, self.marketplace, str(match["feedId"]), record)
+                self.log.warning("adopted acknowledgement feed %s created by an interrupted try", match["feedId"])
+            self.state.close_inflight(ACK_INTENT_SYNC, self.marketplace, intent)
 
     def _wait_or_finish(self, context: Mapping[str, Any], hook: SpApiHook) -> dict[str, Any]:
         run = self.run_key(context)
@@ -1127,6 +1164,7 @@ class AcknowledgeOrdersOperator(OrdersOperator):
             self.state.resolve(ACK_SYNC, self.marketplace, [o for o in done if o not in outcome["rejected"]])
             self.state.forget_accepted(ACK_QUEUE, self.marketplace, done)
         self.state.close_inflight(ACK_SYNC, self.marketplace, feed_id)
+        self.state.mark_processed(ACK_FEEDS, self.marketplace, feed_id)  # known feed: never adopted by an intent
         self.state.put_batch(self._outcome_ref(context), outcome)
 
     def _finish_ack(self, context: Mapping[str, Any], outcome: Mapping[str, Any]) -> dict[str, Any]:

@@ -47,7 +47,7 @@ ALL_ORDER_DATA = ["BUYER", "RECIPIENT", "PROCEEDS", "EXPENSE", "PROMOTION", "CAN
 # @ 34dc93fe, 2026-08-05). The vendored copies are stripped of prose, so the table is restated here.
 DOCUMENTED_USAGE_PLANS = {
     "searchOrders": (0.0056, 20), "getOrder": (0.5, 30), "confirmShipment": (2, 10),
-    "createFeedDocument": (0.5, 15), "createFeed": (0.0083, 15), "getFeed": (2, 15), "getFeedDocument": (0.0222, 10),
+    "createFeedDocument": (0.5, 15), "createFeed": (0.0083, 15), "getFeed": (2, 15), "getFeeds": (0.0222, 10), "getFeedDocument": (0.0222, 10),
     "createReport": (0.0167, 15), "getReport": (2, 15), "getReports": (0.0222, 10), "getReportDocument": (0.0167, 15),
     "getListingsItem": (5, 10), "putListingsItem": (5, 10), "patchListingsItem": (5, 5), "deleteListingsItem": (5, 5),
     "getInventorySummaries": (2, 2), "listTransactions": (0.5, 10), "getDefinitionsProductType": (5, 10),

@@ -235,10 +235,6 @@ def test_killed_orders_and_inventory_tasks_retry_to_the_uninterrupted_state(
     assert reference.ack_duplicates == []
 
 
-@pytest.mark.xfail(strict=True, reason="operators/orders.py AcknowledgeOrdersOperator.execute records the "
-                   "acknowledgement feed (add_inflight) only after submit_feed returns: a worker killed in between "
-                   "leaves no trace, the retry submits a second POST_ORDER_ACKNOWLEDGEMENT_DATA feed and Amazon "
-                   "receives every acknowledgement twice")
 def test_a_kill_right_after_the_acknowledgement_feed_was_sent_does_not_acknowledge_twice(
         fast_scenario: tuple[Snapshot, Snapshot, dict[str, list[dict[str, Any]]]]) -> None:
     _, crashed, _ = fast_scenario
