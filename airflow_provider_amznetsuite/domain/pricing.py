@@ -219,21 +219,30 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class ScheduleEntry(_Frozen):
-    value: Decimal  # value_with_tax as sent to Amazon
-    net: Decimal  # the same price net of VAT (for cost / minimum / change checks)
+class _Windowed(_Frozen):
+    """A schedule entry valid in [start_at, end_at); open ends carry no key (never a null)."""
+
     start_at: AwareDatetime | None = None
     end_at: AwareDatetime | None = None
 
     def covers(self, instant: datetime) -> bool:
         return (self.start_at is None or self.start_at <= instant) and (self.end_at is None or instant < self.end_at)
 
-    def to_json(self) -> dict[str, Any]:
+    def _window_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if self.start_at is not None:
             out["start_at"] = iso_z(self.start_at)
-        if self.end_at is not None:  # open-ended schedules carry no end_at (never a null)
+        if self.end_at is not None:
             out["end_at"] = iso_z(self.end_at)
+        return out
+
+
+class ScheduleEntry(_Windowed):
+    value: Decimal  # value_with_tax as sent to Amazon
+    net: Decimal  # the same price net of VAT (for cost / minimum / change checks)
+
+    def to_json(self) -> dict[str, Any]:
+        out = self._window_json()
         out["value_with_tax"] = self.value
         return out
 
@@ -244,20 +253,11 @@ class TierLevel(_Frozen):
     net: Decimal
 
 
-class PlanEntry(_Frozen):
+class PlanEntry(_Windowed):
     levels: tuple[TierLevel, ...]
-    start_at: AwareDatetime | None = None
-    end_at: AwareDatetime | None = None
-
-    def covers(self, instant: datetime) -> bool:
-        return (self.start_at is None or self.start_at <= instant) and (self.end_at is None or instant < self.end_at)
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        if self.start_at is not None:
-            out["start_at"] = iso_z(self.start_at)
-        if self.end_at is not None:
-            out["end_at"] = iso_z(self.end_at)
+        out = self._window_json()
         out["discount_type"] = "fixed"
         out["levels"] = [{"lower_bound": t.lower_bound, "value": t.value} for t in self.levels]
         return out
