@@ -66,13 +66,13 @@ def build(mp: MarketplaceConfig, app: AppConfig) -> DAG:
                      read=TASK_READ, fetch=TASK_FETCH, plan=TASK_PLAN, push=TASK_PUSH, report=TASK_REPORT)
     dag = make_dag(mp, "products", params=params(), doc_md=doc,
                    description=f"NetSuite items → Amazon {mp.code.upper()} listings (validated JSON_LISTINGS_FEED)")
+    common = {"marketplace": mp.code, "config_path": app.source}  # the file this DAG was built from
     with dag:
-        read = ReadNetSuiteItemsOperator(task_id=TASK_READ, marketplace=mp.code)
-        fetch = FetchProductTypesOperator(task_id=TASK_FETCH, marketplace=mp.code, pool=mp.pool)
-        plan = ValidateAndPlanOperator(task_id=TASK_PLAN, marketplace=mp.code, pool=mp.pool)
-        push = ProductsFeedPushOperator(task_id=TASK_PUSH, marketplace=mp.code, plan_task_id=TASK_PLAN,
-                                        pool=mp.pool)
-        report = ProductsReportOperator(task_id=TASK_REPORT, marketplace=mp.code, push_task_id=TASK_PUSH,
-                                        plan_task_id=TASK_PLAN, trigger_rule="all_done")
+        read = ReadNetSuiteItemsOperator(task_id=TASK_READ, **common)
+        fetch = FetchProductTypesOperator(task_id=TASK_FETCH, pool=mp.pool, **common)
+        plan = ValidateAndPlanOperator(task_id=TASK_PLAN, pool=mp.pool, **common)
+        push = ProductsFeedPushOperator(task_id=TASK_PUSH, plan_task_id=TASK_PLAN, pool=mp.pool, **common)
+        report = ProductsReportOperator(task_id=TASK_REPORT, push_task_id=TASK_PUSH, plan_task_id=TASK_PLAN,
+                                        trigger_rule="all_done", **common)
         read >> fetch >> plan >> push >> report
     return dag
