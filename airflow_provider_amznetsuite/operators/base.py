@@ -140,17 +140,21 @@ class MarketplaceOperator(BaseOperator):
         return f"{self.dag_id}/{run_id}"
 
     # -- outcome ---------------------------------------------------------------------------------
+    def record(self, context: Mapping[str, Any], summary: Mapping[str, Any]) -> None:
+        """Record this task's summary for the run (intermediate tasks record; the report task finishes)."""
+        run_id = getattr(context.get("dag_run"), "run_id", None) or "adhoc"
+        try:
+            self.state.record_run(self.dag_id, run_id, self.task_id, dict(summary))
+        except Exception:  # a summary must never turn a successful sync into a failure
+            log.exception("could not record the run summary")
+        log.info("%s %s summary: %s", self.marketplace, self.task_id, dict(summary))
+
     def finish(self, context: Mapping[str, Any], summary: dict[str, Any], *, quarantined: int = 0,
                failures: list[str] | None = None) -> dict[str, Any]:
         """Record the run summary; fail visibly (after all work is done) when anything was quarantined."""
         summary = dict(summary)
         summary["quarantined"] = quarantined
-        run_id = getattr(context.get("dag_run"), "run_id", None) or "adhoc"
-        try:
-            self.state.record_run(self.dag_id, run_id, self.task_id, summary)
-        except Exception:  # a summary must never turn a successful sync into a failure
-            log.exception("could not record the run summary")
-        log.info("%s %s summary: %s", self.marketplace, self.task_id, summary)
+        self.record(context, summary)
         problems = list(failures or [])
         if quarantined and not self.params_of(context).get("allow_quarantine", False):
             problems.append(

@@ -436,16 +436,6 @@ class OrdersOperator(MarketplaceOperator):
     def quarantined(self, sync: str = SYNC) -> dict[str, str]:
         return dict(self._quarantined.get(sync, {}))
 
-    def record(self, context: Mapping[str, Any], summary: Mapping[str, Any]) -> None:
-        """Record this task's summary (intermediate tasks never fail for quarantine; the report does)."""
-        run_id = getattr(context.get("dag_run"), "run_id", None) or "adhoc"
-        try:
-            self.state.record_run(self.dag_id, run_id, self.task_id, dict(summary))
-        except Exception:  # a summary must never turn a successful step into a failure
-            self.log.exception("could not record the run summary")
-        self.log.info("%s %s: %s", self.marketplace, self.task_id, dict(summary))
-
-    # -- NetSuite look-ups ----------------------------------------------------------------------
     def existing_documents(self, hook: NetSuiteHook, external_ids: Iterable[str]) -> dict[str, dict[str, str]]:
         """``{externalId: {"id", "type", "tranid"}}`` of transactions that exist (≤ 1000 ids per query)."""
         ids = sorted(set(external_ids))

@@ -310,13 +310,6 @@ class SettlementOperator(MarketplaceOperator):
         self.reconcile_task_id = reconcile_task_id
         self.post_task_id = post_task_id
 
-    def record(self, context: Mapping[str, Any], summary: Mapping[str, Any]) -> None:
-        run_id = getattr(context.get("dag_run"), "run_id", None) or "adhoc"
-        try:
-            self.state.record_run(self.dag_id, run_id, self.task_id, dict(summary))
-        except Exception:  # a summary must never turn a successful step into a failure
-            self.log.exception("could not record the run summary")
-
     @property
     def reports_dir(self) -> Path:
         return reports_dir(self.app_config, self.marketplace)
