@@ -52,6 +52,13 @@ from airflow_provider_amznetsuite.hooks.netsuite_auth import (
     rest_base_url,
     token_url,
 )
+from airflow_provider_amznetsuite.hooks.transport import (
+    DEFAULT_DEADLINE_S,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    RedirectRefused,
+    ResponseTooLarge,
+    send,
+)
 from airflow_provider_amznetsuite.hooks.netsuite_errors import (
     CONCURRENCY_CODES,
     NetSuiteAuthError,
@@ -144,6 +151,9 @@ class NetSuiteConnectionSettings(BaseModel):
     jwt_alg: str | None = None
     scope: tuple[str, ...] = DEFAULT_SCOPE
     timeout: float | None = Field(None, gt=0)
+    #: whole-response deadline and body cap (see hooks/transport.py)
+    response_deadline: float | None = Field(None, gt=0)
+    max_response_bytes: int | None = Field(None, gt=0)
 
     @field_validator("*", mode="before")
     @classmethod
@@ -664,8 +674,13 @@ class NetSuiteHook(HttpHook):
                 request_auth = BearerAuth(bearer)
             try:
                 with self._slot():
-                    resp = session.request(method, url, params=params, data=body, headers=send_headers,
-                                           auth=request_auth, timeout=self._timeout, allow_redirects=False)
+                    resp = send(session, method, url, params=params, data=body, headers=send_headers,
+                                auth=request_auth, timeout=self._timeout, deadline_s=self.settings.response_deadline or DEFAULT_DEADLINE_S,
+                                max_bytes=self.settings.max_response_bytes or DEFAULT_MAX_RESPONSE_BYTES)
+            except (RedirectRefused, ResponseTooLarge) as exc:
+                raise NetSuiteTransportError(None, "REDIRECT_REFUSED" if isinstance(exc, RedirectRefused)
+                                             else "RESPONSE_TOO_LARGE", None, str(exc),
+                                             method=method, url_path=url_path) from None
             except requests.RequestException as exc:
                 never_sent = _never_sent(exc)
                 connection_tries += 1

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
-import gzip
 import hashlib
 import json
 import math
@@ -31,6 +30,7 @@ import random
 import re
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from functools import cached_property
@@ -51,6 +51,14 @@ from airflow_provider_amznetsuite.hooks.ratelimit import (
     TokenBucket,
     UsagePlan,
     parse_rate_limit_header,
+)
+from airflow_provider_amznetsuite.hooks.transport import (
+    DEFAULT_DEADLINE_S,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    RedirectRefused,
+    ResponseTooLarge,
+    gunzip_bounded,
+    send,
 )
 from airflow_provider_amznetsuite.hooks.spapi_errors import (
     SpApiAuthError,
@@ -162,6 +170,9 @@ class SpApiConnectionSettings(BaseModel):
     sandbox: bool = False
     rate_limit_time_scale: float = Field(default=1.0, gt=0)
     max_throttle_wait: float | None = Field(default=None, ge=0)
+    #: whole-response deadline and body cap (see hooks/transport.py)
+    response_deadline: float = Field(default=DEFAULT_DEADLINE_S, gt=0)
+    max_response_bytes: int = Field(default=DEFAULT_MAX_RESPONSE_BYTES, gt=0)
 
     @field_validator("region", mode="before")
     @classmethod
@@ -538,7 +549,7 @@ class SpApiHook(HttpHook):
             "host": conn.host,
             **{k: extra.get(k) for k in (
                 "refresh_token", "region", "seller_id", "endpoint", "lwa_token_url", "sandbox",
-                "rate_limit_time_scale", "max_throttle_wait",
+                "rate_limit_time_scale", "max_throttle_wait", "response_deadline", "max_response_bytes",
             ) if k in extra},
         }
         try:
@@ -636,6 +647,12 @@ class SpApiHook(HttpHook):
         s = self.settings
         return self.token_cache.key(s.lwa_token_url, s.client_id, grant)
 
+    def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """One HTTP exchange: never follows redirects, bounded in time and size (hooks/transport.py)."""
+        s = self.settings
+        return send(self.session, method, url, timeout=self.request_timeout, deadline_s=s.response_deadline,
+                    max_bytes=s.max_response_bytes, **kwargs)
+
     def _fetch_lwa_token(self, form: dict[str, str], operation: str) -> tuple[str, float]:
         s = self.settings
         body = {**form, "client_id": s.client_id, "client_secret": s.client_secret}
@@ -643,12 +660,14 @@ class SpApiHook(HttpHook):
         while True:
             attempt += 1
             try:
-                resp = self.session.post(
-                    s.lwa_token_url,
+                resp = self._send(
+                    "POST", s.lwa_token_url,
                     data=body,
                     headers={"Content-Type": "application/x-www-form-urlencoded;charset=UTF-8"},
-                    timeout=self.request_timeout,
                 )
+            except (RedirectRefused, ResponseTooLarge) as exc:
+                raise SpApiAuthError(None, [{"code": type(exc).__name__, "message": str(exc)}], operation,
+                                     hint="the LWA token endpoint answered in a way that is never trusted") from None
             except (requests.ConnectionError, requests.Timeout) as exc:
                 if attempt >= self.max_attempts:
                     raise SpApiAuthError(
@@ -788,11 +807,12 @@ class SpApiHook(HttpHook):
             token = self.access_token()
             started = self._clock()
             try:
-                resp = self.session.request(
+                resp = self._send(
                     method, url, params=query, data=body,
                     headers={**send_headers, "x-amz-access-token": token},
-                    timeout=self.request_timeout,
                 )
+            except (RedirectRefused, ResponseTooLarge) as exc:
+                raise SpApiServerError(None, [{"code": type(exc).__name__, "message": str(exc)}], operation) from None
             except (requests.ConnectionError, requests.Timeout) as exc:
                 failures += 1
                 read_timeout_on_post = method == "POST" and isinstance(exc, requests.ReadTimeout)
@@ -886,7 +906,9 @@ class SpApiHook(HttpHook):
         failures = 0
         while True:
             try:
-                resp = self.session.request(method, url, data=data, headers=dict(headers or {}), timeout=self.request_timeout)
+                resp = self._send(method, url, data=data, headers=dict(headers or {}))
+            except (RedirectRefused, ResponseTooLarge) as exc:
+                raise SpApiServerError(None, [{"code": type(exc).__name__, "message": str(exc)}], operation) from None
             except (requests.ConnectionError, requests.Timeout) as exc:
                 failures += 1
                 if failures >= self.max_attempts:
@@ -910,7 +932,12 @@ class SpApiHook(HttpHook):
         resp = self._document_call("GET", str(document["url"]), operation)
         raw = resp.content  # requests already undoes Content-Encoding: gzip
         if str(document.get("compressionAlgorithm", "")).upper() == "GZIP" and raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
+            try:
+                raw = gunzip_bounded(raw, self.settings.max_response_bytes)
+            except (ResponseTooLarge, ValueError, zlib.error) as exc:
+                raise SpApiServerError(None, [{"code": type(exc).__name__, "message": str(exc)}], operation,
+                                       hint="the report document could not be decompressed within the size cap "
+                                            "(connection extra max_response_bytes)") from None
         return raw, resp.headers.get("Content-Type", "")
 
     # -- Orders --------------------------------------------------------------------------------------
