@@ -118,6 +118,7 @@ class TokenBucket:
         if not (time_scale > 0 and math.isfinite(time_scale)):
             raise ValueError(f"time_scale must be a positive number, got {time_scale!r}")
         self._nominal_rate = float(rate)
+        self._plan_rate = float(rate)  # the ceiling for rates learnt from headers
         self._burst = int(burst)
         self._scale = float(time_scale)
         self._clock = clock
@@ -194,9 +195,14 @@ class TokenBucket:
 
     # -- adaptation ----------------------------------------------------------------------------------
     def update_rate(self, nominal_rate: float) -> bool:
-        """Adopt the rate announced by ``x-amzn-RateLimit-Limit``; return True when it changed."""
+        """Adopt the rate announced by ``x-amzn-RateLimit-Limit``; return True when it changed.
+
+        The learnt rate never exceeds the usage plan the bucket was built with: a header that claims more
+        (mis-scaled, or a proxy's) would otherwise have us send into a wall of 429s.
+        """
         if not (nominal_rate > 0 and math.isfinite(nominal_rate)):
             return False
+        nominal_rate = min(float(nominal_rate), self._plan_rate)
         with self._lock:
             if math.isclose(nominal_rate, self._nominal_rate, rel_tol=1e-9):
                 return False

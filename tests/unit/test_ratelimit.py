@@ -81,14 +81,27 @@ def test_penalize_after_429_empties_the_bucket_and_refund_returns_a_token() -> N
 
 def test_rate_adapts_from_header() -> None:
     clock = FakeClock()
-    bucket = TokenBucket(0.5, 1, clock=clock)
+    bucket = TokenBucket(4.0, 1, clock=clock)
     assert bucket.reserve() == 0.0
-    assert bucket.update_rate(4.0) is True
-    assert bucket.update_rate(4.0) is False  # unchanged value
-    assert bucket.nominal_rate == 4.0
-    assert bucket.reserve() == pytest.approx(0.25)
+    assert bucket.update_rate(2.0) is True
+    assert bucket.update_rate(2.0) is False  # unchanged value
+    assert bucket.nominal_rate == 2.0
+    assert bucket.reserve() == pytest.approx(0.5)
     assert bucket.update_rate(0.0) is False and bucket.update_rate(float("nan")) is False
-    assert bucket.nominal_rate == 4.0
+    assert bucket.nominal_rate == 2.0
+
+
+@pytest.mark.parametrize("announced", [4.0, 50.0, 1e6])
+def test_a_learnt_rate_never_exceeds_the_usage_plan(announced: float) -> None:
+    """A x100 mis-scaled header used to produce 96 % throttled requests (issue #18 item 11)."""
+    clock = FakeClock()
+    bucket = TokenBucket(0.5, 1, clock=clock)
+    bucket.update_rate(announced)
+    assert bucket.nominal_rate == 0.5
+    bucket.reserve()
+    assert bucket.reserve() == pytest.approx(2.0)  # still one token per 2 s
+    bucket.update_rate(0.25)  # lower rates are still adopted
+    assert bucket.nominal_rate == 0.25
 
 
 def test_rate_change_accounts_elapsed_time_at_the_old_rate() -> None:
