@@ -48,7 +48,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError
 
 SCHEMA_VERSION = 1
@@ -150,6 +150,24 @@ _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
 
 
+def _private_sqlite_file(url: str) -> None:
+    """Create the SQLite file 0600 (it holds quarantine reasons, batches and sync state), or tighten it.
+
+    SQLite gives its -wal and -shm files the main file's permissions, so those follow.
+    """
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+        os.close(fd)
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+    except OSError:
+        pass  # not ours to change (e.g. a read-only mount); SQLite reports real problems itself
+
+
 def _engine(url: str) -> Engine:
     with _engines_lock:
         eng = _engines.get(url)
@@ -157,6 +175,7 @@ def _engine(url: str) -> Engine:
             kwargs: dict[str, Any] = {"future": True}
             if url.startswith("sqlite"):
                 kwargs["connect_args"] = {"timeout": 60, "check_same_thread": False}
+                _private_sqlite_file(url)
             eng = create_engine(url, **kwargs)
             if url.startswith("sqlite"):
                 @event.listens_for(eng, "connect")

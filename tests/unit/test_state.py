@@ -90,3 +90,26 @@ def test_concurrent_writers_do_not_lose_updates(tmp_path):
     assert errors == []
     assert len(SyncStateStore(url).get_accepted("inventory", "uk")) == 160
     assert {r.key: r.attempts for r in SyncStateStore(url).open_quarantine("orders")} == {f"Q{i}": 20 for i in range(8)}
+
+
+# -- the SQLite file is private (issue #18 item 2) -----------------------------------------------------
+def test_a_new_sqlite_state_file_is_created_0600(tmp_path) -> None:
+    import stat
+
+    path = tmp_path / "private" / "state.db"
+    path.parent.mkdir()
+    store = SyncStateStore(f"sqlite:///{path}")
+    store.quarantine("orders", "uk", "026-1", "reason")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    for side in path.parent.glob("state.db-*"):  # WAL / SHM follow the main file
+        assert stat.S_IMODE(side.stat().st_mode) & 0o077 == 0, side.name
+
+
+def test_an_existing_world_readable_state_file_is_tightened(tmp_path) -> None:
+    import stat
+
+    path = tmp_path / "state.db"
+    path.touch(mode=0o644)
+    path.chmod(0o644)
+    SyncStateStore(f"sqlite:///{path}")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
