@@ -27,7 +27,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 import urllib3
 
-DEFAULT_DEADLINE_S = 300.0
+DEFAULT_DEADLINE_S = 600.0
 DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024 * 1024
 _PIECE = 64 * 1024
 
