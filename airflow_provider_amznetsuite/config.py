@@ -481,6 +481,9 @@ class MarketplaceConfig(_Strict):
 class StateConfig(_Strict):
     conn_id: str = "amznetsuite_state"  # optional Airflow connection with a SQLAlchemy URL
     base_path: str | None = None  # batches and reports; default $AIRFLOW_HOME/amznetsuite
+    # batches handed between the tasks of a run are deleted when the run completes, and at the latest
+    # after this many days (they can hold order data; docs/orders-sync.md)
+    batch_retention_days: int = Field(default=7, ge=1, le=3650)
 
 
 class AppConfig(_Strict):

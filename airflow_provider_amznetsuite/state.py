@@ -382,17 +382,29 @@ class SyncStateStore:
         with self.engine.connect() as conn:
             row = conn.execute(select(batch.c.data).where(batch.c.ref == ref)).first()
         if row is None:
-            raise KeyError(f"batch {ref!r} not found in the sync-state database (was the producing task cleared?)")
+            raise KeyError(f"batch {ref!r} not found in the sync-state database (deleted when its run completed or expired, "
+                           "or its producing task was cleared): clear the run from its first task")
         return json.loads(row[0])
 
     def iter_batch_refs(self, prefix: str) -> Iterator[str]:
         with self.engine.connect() as conn:
-            for (ref,) in conn.execute(select(batch.c.ref).where(batch.c.ref.like(f"{prefix}%")).order_by(batch.c.ref)):
+            # autoescape: run ids contain '_' (a LIKE wildcard), which must not match other runs' batches
+            for (ref,) in conn.execute(select(batch.c.ref).where(batch.c.ref.startswith(prefix, autoescape=True))
+                                       .order_by(batch.c.ref)):
                 yield ref
 
-    def drop_batches(self, prefix: str) -> None:
+    def drop_batches(self, prefix: str) -> int:
+        """Delete every batch whose ref starts with ``prefix`` (literally); returns how many."""
         with self.engine.begin() as conn:
-            conn.execute(delete(batch).where(batch.c.ref.like(f"{prefix}%")))
+            return conn.execute(delete(batch).where(batch.c.ref.startswith(prefix, autoescape=True))).rowcount or 0
+
+    def purge_batches(self, older_than: datetime) -> int:
+        """Delete batches written before ``older_than`` (the retention setting); returns how many.
+
+        Batches only hand data from one task of a run to the next; a run older than the retention that is
+        cleared later re-reads its source instead (its first task runs again)."""
+        with self.engine.begin() as conn:
+            return conn.execute(delete(batch).where(batch.c.created_at < older_than)).rowcount or 0
 
     # -- run summaries ------------------------------------------------------------------------
     def record_run(self, dag_id: str, run_id: str, task: str, summary: Mapping[str, Any]) -> None:

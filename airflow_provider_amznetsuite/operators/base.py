@@ -155,6 +155,7 @@ class MarketplaceOperator(BaseOperator):
         summary = dict(summary)
         summary["quarantined"] = quarantined
         self.record(context, summary)
+        self.purge_expired_batches()
         problems = list(failures or [])
         if quarantined and not self.params_of(context).get("allow_quarantine", False):
             problems.append(
@@ -164,6 +165,19 @@ class MarketplaceOperator(BaseOperator):
         if problems:
             raise AirflowFailException("; ".join(problems))
         return summary
+
+
+    def purge_expired_batches(self) -> int:
+        """Delete batches older than ``state.batch_retention_days`` (every sync's last task calls this)."""
+        try:
+            days = self.app_config.state.batch_retention_days
+            n = self.state.purge_batches(datetime.now(timezone.utc) - timedelta(days=days))
+        except Exception:  # housekeeping must never fail a sync that did its work
+            log.exception("could not purge expired batches")
+            return 0
+        if n:
+            log.info("deleted %d batch(es) older than %d day(s) (state.batch_retention_days)", n, days)
+        return n
 
 
 def config_error_message(exc: ConfigError) -> str:

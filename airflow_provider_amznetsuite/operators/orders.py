@@ -47,6 +47,7 @@ from typing import Any
 
 from airflow.providers.standard.operators.branch import BaseBranchOperator
 
+from airflow_provider_amznetsuite.domain.order_storage import stored_order
 from airflow_provider_amznetsuite.domain.orders import (
     CUSTOM_FIELDS,
     ORDER_ITEM_ID_FIELD,
@@ -517,7 +518,8 @@ class ExtractOrdersOperator(OrdersOperator):
                     counts["refetched"] += 1
                 except SpApiNotFound:
                     counts["not_found"] += 1
-        unique = dedupe_orders(orders)
+        # only what the later tasks read is stored (no gift messages, legal names, tax ids; buyer only with pii)
+        unique = [stored_order(o, pii=self.mp.orders.pii) for o in dedupe_orders(orders)]
         counts["orders"] = len(unique)
         ref = self.state.put_batch(self.ref(context, "extract"), {"window": window, "orders": unique})
         self.record(context, {**counts, **{f"window_{k}": v for k, v in window.items()}})
@@ -1282,10 +1284,29 @@ class ConfirmShipmentsOperator(OrdersOperator):
 # 8. report
 # ================================================================================================
 class OrdersReportOperator(OrdersOperator):
-    """One summary of the run; fails visibly (after all work) when anything was quarantined."""
+    """One summary of the run; fails visibly (after all work) when anything was quarantined.
+
+    When the run completed (acknowledgement and shipment tasks both ran), the batches that carry order
+    payloads — the extract, the decisions, the mapped documents and the lookup cache — are deleted; the
+    small outcome batches (counts, quarantine reasons) stay for the summary until the retention purge."""
 
     ui_color = "#e9ecef"
     MAX_LISTED = 100
+    PAYLOAD_BATCHES = ("extract", "cache")  # deleted
+    REASON_BATCHES = ("decide", f"map/{CHANNELS[0]}", f"map/{CHANNELS[1]}")  # cut down to their quarantine reasons
+
+    def drop_payload_batches(self, context: Mapping[str, Any]) -> int:
+        n = sum(self.state.drop_batches(self.ref(context, name)) for name in self.PAYLOAD_BATCHES)
+        for name in self.REASON_BATCHES:
+            ref = self.ref(context, name)
+            try:
+                reasons = self.state.get_batch(ref).get("quarantined") or {}
+            except KeyError:
+                continue
+            self.state.put_batch(ref, {"quarantined": reasons})  # a re-run of this report still lists them
+            n += 1
+        self.log.info("%s: deleted the order payloads of the completed run (%d batch(es))", self.marketplace, n)
+        return n
 
     def execute(self, context: Mapping[str, Any]) -> dict[str, Any]:
         x = {name: self.pull(context, TASK_IDS[name]) for name in
@@ -1339,6 +1360,8 @@ class OrdersReportOperator(OrdersOperator):
             "dry_run": self.dry_run(context),
         }
         ref = self.state.put_batch(self.ref(context, "report"), summary)
+        if x["ack"] and x["ship"]:  # both ran: nothing upstream failed, so no retry will read the payloads again
+            self.drop_payload_batches(context)
         self.finish(context, summary, quarantined=total_q)
         return {"ref": ref, "counts": {"fetched": summary["fetched"], "created": summary["created"],
                                        "updated": summary["updated"], "cancelled_closed": summary["cancelled_closed"],
