@@ -125,6 +125,7 @@ class TokenBucket:
         self._lock = threading.Lock()
         self._tokens = float(burst)
         self._last = clock()
+        self._strikes = 0  # 429s in a row without a success in between (backoff, see penalize)
 
     # -- introspection -------------------------------------------------------------------------------
     @property
@@ -133,8 +134,13 @@ class TokenBucket:
 
     @property
     def rate(self) -> float:
-        """Effective refill rate (nominal rate x time scale)."""
-        return self._nominal_rate * self._scale
+        """Effective refill rate (nominal rate x time scale x backoff factor)."""
+        return self._nominal_rate * self._scale * self.backoff_factor
+
+    @property
+    def backoff_factor(self) -> float:
+        """1 normally; halved by every further 429 in a row (down to 1/``MAX_BACKOFF``), restored by successes."""
+        return 1.0 / min(2.0 ** max(self._strikes - 1, 0), self.MAX_BACKOFF)
 
     @property
     def burst(self) -> int:
@@ -183,11 +189,26 @@ class TokenBucket:
             sleep(wait)
         return wait
 
+    #: slowest rate repeated 429s can push the bucket to: plan rate / 16
+    MAX_BACKOFF = 16.0
+
     def penalize(self) -> None:
-        """The server answered 429: its bucket is empty, so ours must be too (queued reservations stay)."""
+        """The server answered 429: its bucket is empty, so ours must be too (queued reservations stay).
+
+        A 429 that follows another one without a success in between also halves the rate: while Amazon
+        keeps refusing (another client on the same seller, a plan lower than announced) this bucket backs
+        off exponentially — 1, 1/2, 1/4 … 1/16 of the plan — instead of retrying at the plan's pace."""
         with self._lock:
             self._refill(self._clock())
             self._tokens = min(self._tokens, 0.0)
+            self._strikes = min(self._strikes + 1, 1 + int(math.log2(self.MAX_BACKOFF)))
+
+    def recover(self) -> None:
+        """A request went through: undo one step of the 429 backoff (the rate doubles back per success)."""
+        if self._strikes:
+            with self._lock:
+                self._refill(self._clock())  # the elapsed time counts at the slower rate
+                self._strikes = max(self._strikes - 1, 0)
 
     def refill_time(self) -> float:
         """Seconds for one token to refill at the effective rate."""

@@ -836,6 +836,7 @@ class SpApiHook(HttpHook):
                 self.log.info("SP-API %s: usage plan rate adapted to %s req/s from x-amzn-RateLimit-Limit", operation, announced)
 
             if status < 400:
+                bucket.recover()
                 return resp
             if status == 429:
                 bucket.penalize()

@@ -79,6 +79,29 @@ def test_penalize_after_429_empties_the_bucket_and_refund_returns_a_token() -> N
     assert bucket.reserve() == pytest.approx(2.0)
 
 
+def test_429s_in_a_row_halve_the_rate_down_to_a_floor_and_successes_restore_it() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(2.0, 1, clock=clock)
+    waits = []
+    for _ in range(8):
+        bucket.penalize()
+        waits.append(bucket.reserve())
+        clock.advance(waits[-1])
+    assert waits == pytest.approx([0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0, 8.0])  # 1/16 of the plan at most
+    assert bucket.backoff_factor == 1 / 16
+    factors = []
+    for _ in range(6):
+        bucket.recover()
+        factors.append(bucket.backoff_factor)
+    assert factors == [1 / 8, 1 / 4, 1 / 2, 1.0, 1.0, 1.0]
+    assert bucket.rate == 2.0
+    # a single 429 between successes costs one refill, as before: no backoff builds up
+    for _ in range(5):
+        bucket.penalize()
+        bucket.recover()
+    assert bucket.backoff_factor == 1.0
+
+
 def test_rate_adapts_from_header() -> None:
     clock = FakeClock()
     bucket = TokenBucket(4.0, 1, clock=clock)

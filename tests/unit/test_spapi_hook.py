@@ -269,9 +269,25 @@ def test_429_waits_and_retries_until_success(hook: SpApiHook, mock: Any, clock: 
     mock.get(ORDER_URL, [{"status_code": 429, "json": QUOTA}] * 3 + [{"json": ORDER}])
     assert hook.get_order("026-1234567-1234567")["orderId"] == "026-1234567-1234567"
     assert len(sp_requests(mock)) == 4
-    # after each 429 the bucket is emptied: one refill (2 s at 0.5/s, jitter included) passes before each retry
-    assert sum(clock.sleeps) == pytest.approx(3 * 2.0)
+    # after each 429 the bucket is emptied and every further 429 in a row halves its rate: one refill
+    # (2 s at 0.5/s, jitter included) before the first retry, then 4 s, then 8 s
+    assert sum(clock.sleeps) == pytest.approx(2.0 + 4.0 + 8.0)
     assert hook.bucket("getOrder").tokens() <= 0.0
+    assert hook.bucket("getOrder").backoff_factor == 0.5  # the success undid one step
+
+
+def test_repeated_429s_back_off_exponentially_even_with_an_inflated_rate_header(
+        hook: SpApiHook, mock: Any, clock: FakeClock) -> None:
+    """A ×100 mis-scaled x-amzn-RateLimit-Limit while every request is refused: the retries slow down."""
+    mock.get(ORDER_URL, [{"status_code": 429, "json": QUOTA, "headers": {"x-amzn-RateLimit-Limit": "50"}}] * 6
+             + [{"json": ORDER}])
+    hook.get_order("026-1234567-1234567")
+    # per retry: the jitter after the 429, then the rate limiter's wait before the next send
+    assert len(sp_requests(mock)) == 7 and len(clock.sleeps) == 12
+    waits = [clock.sleeps[i] + clock.sleeps[i + 1] for i in range(0, 12, 2)]
+    assert all(b >= 1.5 * a for a, b in zip(waits, waits[1:4])), waits  # doubling (jitter < 25 %)
+    assert waits[-1] == pytest.approx(2.0 * 16, rel=0.25)  # floored at 1/16 of the 0.5/s plan
+    assert hook.bucket("getOrder").nominal_rate == 0.5  # the header never raised the rate above the plan
 
 
 def test_429_honours_retry_after(hook: SpApiHook, mock: Any, clock: FakeClock) -> None:
@@ -287,7 +303,7 @@ def test_throttling_beyond_max_wait_raises_throttled(clock: FakeClock, mock: Any
     with pytest.raises(SpApiThrottled) as info:
         hook.get_order("026-1234567-1234567")
     assert "QuotaExceeded" in str(info.value) and "max_throttle_wait=60" in str(info.value)
-    assert 20 <= len(sp_requests(mock)) <= 40  # ~2 s per retry for 60 s: bounded, not a storm
+    assert 4 <= len(sp_requests(mock)) <= 6  # 2, 4, 8, 16 … s between retries for 60 s: backing off, not a storm
     assert sum(clock.sleeps) <= 60
 
 
