@@ -188,14 +188,19 @@ class DagRunner:
     :param data_interval: ``(start, end)``; None = a manual run without a data interval.
     :param retries: overrides ``task.retries`` when given.
     :param hooks: optional callables ``before(task_id, try)``, ``after(task_id, value)`` (crash points).
+    :param lose_result: ``(task_id, try) -> bool``: that try did all its work, but the worker lost the
+        result (missed heartbeat): it counts as failed and is retried by a fresh operator. Deterministic
+        task retries, unlike the ones random request faults may or may not cause.
     """
 
     def __init__(self, dag_factory: Callable[[], Any], run_id: str, conf: Mapping[str, Any] | None = None, *,
                  data_interval: tuple[datetime, datetime] | None = None, run_after: datetime | None = None,
                  store: RunStore | None = None, retries: int | None = None, retry_pause: float = 0.0,
                  before: Callable[[str, int], None] | None = None, after: Callable[[str, Any], None] | None = None,
-                 log: Callable[[str], None] | None = None) -> None:
+                 log: Callable[[str], None] | None = None,
+                 lose_result: Callable[[str, int], bool] | None = None) -> None:
         self.dag_factory = dag_factory
+        self.lose_result = lose_result
         self.run_id = run_id
         self.conf = dict(conf or {})
         self.data_interval = data_interval
@@ -308,6 +313,8 @@ class DagRunner:
                         value = task.execute(ctx)
                     except TaskDeferred as deferred:
                         value = resolve_deferral(task, ctx, deferred)
+                    if self.lose_result is not None and self.lose_result(task_id, attempt):
+                        raise ConnectionResetError(f"harness: the worker lost the result of {task_id} try {attempt}")
             except AirflowSkipException:
                 self.store.finish(task_id, SKIPPED)
                 return
