@@ -813,6 +813,9 @@ class WriteOrdersOperator(OrdersOperator):
             progress = {"done": {}, "quarantined": {}}
         done: dict[str, dict[str, Any]] = progress["done"]
         todo = {oid: e for oid, e in entries.items() if oid not in done}
+        # documents an earlier try wrote without reading back their number: read it now, then queue the ack
+        unnumbered = {oid: r for oid, r in done.items() if r.get("id") and not r.get("tranid") and oid in entries}
+        self._tranid_failures = 0
         dry = self.dry_run(context)
         hook = self.netsuite()
         docs = {oid: NetSuiteOrderDocument.model_validate(e["doc"]) for oid, e in todo.items()}
@@ -851,7 +854,8 @@ class WriteOrdersOperator(OrdersOperator):
                                 update={"header": {**docs[oid].header, link_field: {"id": found["id"]}}})
                     list(pool.map(work, later))
         finally:
-            self._flush(context, hook, results, todo, dry)
+            results = {**unnumbered, **results}
+            self._flush(context, hook, results, entries, dry)
             done.update(results)
             progress["quarantined"].update(self.quarantined())
             self.state.put_batch(progress_ref, progress)
@@ -865,6 +869,13 @@ class WriteOrdersOperator(OrdersOperator):
                 f"{len(failures)} {self.marketplace} {self.channel} order(s) could not be written because NetSuite kept "
                 f"failing ({sorted(set(failures.values()))[:3]}); everything else was written — the task retry "
                 "writes the rest")
+        if self._tranid_failures:
+            # written, but without its number the order can be neither acknowledged nor matched by the
+            # settlement: the task retry reads the numbers (it writes nothing again)
+            raise RuntimeError(
+                f"{self._tranid_failures} {self.marketplace} {self.channel} document(s) were written but NetSuite "
+                "failed while their document numbers were read; the task retry reads them and queues the "
+                "acknowledgements (nothing is written twice)")
         return {"ref": progress_ref, "counts": counts}
 
     # -- one document ---------------------------------------------------------------------------
@@ -939,7 +950,7 @@ class WriteOrdersOperator(OrdersOperator):
 
     # -- state after the writes -----------------------------------------------------------------
     def _flush(self, context: Mapping[str, Any], hook: NetSuiteHook, results: dict[str, dict[str, Any]],
-               todo: Mapping[str, Any], dry: bool) -> None:
+               entries: Mapping[str, Any], dry: bool) -> None:
         if not results or dry:
             return
         need = [r["id"] for r in results.values() if r.get("id") and not r.get("tranid")]
@@ -954,8 +965,9 @@ class WriteOrdersOperator(OrdersOperator):
                     if r.get("id") and not r.get("tranid"):
                         r["tranid"] = tranids.get(str(r["id"])) or None
             except NetSuiteError:
-                self.log.warning("could not read the document numbers of %d new document(s); their acknowledgement "
-                                 "waits for the next run", len(need))
+                self._tranid_failures = len(need)
+                self.log.warning("could not read the document numbers of %d new document(s); the task retry reads "
+                                 "them", len(need))
         written = {oid: r for oid, r in results.items() if r.get("id")}
         self.state.set_accepted(DOC_STATE, self.marketplace, {
             oid: {"fingerprint": r["fingerprint"], "id": r["id"], "tranid": r.get("tranid"), "type": r["type"],
@@ -971,7 +983,7 @@ class WriteOrdersOperator(OrdersOperator):
                     and not self.state.is_processed(ACK_SYNC, self.marketplace, oid):
                 queue[oid] = {"tranid": r["tranid"], "items": r["items"]}
             if r["action"] == OrderAction.UPSERT.value and r["status"] in ("UNSHIPPED", "PARTIALLY_SHIPPED"):
-                open_now[oid] = todo[oid]["order"]
+                open_now[oid] = entries[oid]["order"]
             else:
                 closed.append(oid)
         closed += [oid for oid, r in results.items() if not r.get("id")]

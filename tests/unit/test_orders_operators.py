@@ -45,6 +45,7 @@ class FakeNetSuite:
         self.calls: list[tuple[str, Any]] = []
         self.fail_put: dict[str, list[Exception]] = {}  # externalId -> exceptions raised by the next PUTs
         self.fulfilments: list[dict[str, Any]] = []
+        self.fail_tranid_reads = 0  # the next N document-number queries fail after the hook's retries
         self._next = 500
 
     # records ------------------------------------------------------------------------------
@@ -116,6 +117,9 @@ class FakeNetSuite:
             for code in params["codes"]:
                 yield {"id": {"GBP": "2", "USD": "1", "EUR": "4"}[code], "symbol": code}
         elif "t.id IN (:ids)" in q:
+            if self.fail_tranid_reads:
+                self.fail_tranid_reads -= 1
+                raise NetSuiteServerError(503, None, None, "down")
             for rid in params["ids"]:
                 yield {"id": str(rid), "tranid": f"SO{rid}"}
         elif "ItemShip" in q:
@@ -514,6 +518,35 @@ def test_validation_error_quarantines_one_order_and_transient_failure_fails_afte
     assert out["counts"]["outcomes"] == {"salesOrder:created": 4}
     assert [c[1] for c in ns.calls if c[0] == "PUT"].count("AMZ-202-0000003-0000001") == 1
     assert state.open_quarantine("orders", "uk") == []
+
+
+def test_documents_written_without_their_number_are_acknowledged_after_the_task_retry(state):
+    """The number read-back after the writes fails: the task fails (not silently green), the retry reads the
+    numbers without writing again, and the acknowledgement carries them (the fault test once lost a
+    marketplace's acknowledgements this way: the write task succeeded with nothing queued)."""
+    orders_ = [mfn("202-0000001-0000001"), mfn("202-0000002-0000002")]
+    sp, ns = FakeSpApi(orders_), FakeNetSuite()
+    ns.fail_tranid_reads = 1
+    flow = Flow(state, sp, ns)
+    with pytest.raises(RuntimeError, match="2 uk MFN document\\(s\\) were written but NetSuite failed while their "
+                                           "document numbers were read"):
+        flow.run("r1", stop_after="write")
+    assert state.get_accepted("orders_ack_queue", "uk") == {}
+    puts = [c for c in ns.calls if c[0] in ("PUT", "PATCH")]
+    assert len(puts) == 2
+    write = flow.op(ops.WriteOrdersOperator, "write_mfn", channel="MFN")
+    x = {"map_mfn": {"ref": "adhoc_airflow/r1/orders/map/MFN"}}
+    out = write.execute(flow.context("r1", x))
+    assert out["counts"]["outcomes"] == {"salesOrder:created": 2}
+    assert [c for c in ns.calls if c[0] in ("PUT", "PATCH")] == puts  # nothing written twice
+    queue = state.get_accepted("orders_ack_queue", "uk")
+    assert {oid: q["tranid"] for oid, q in queue.items()} == {
+        "202-0000001-0000001": f"SO{ns.by_eid['AMZ-202-0000001-0000001']}",
+        "202-0000002-0000002": f"SO{ns.by_eid['AMZ-202-0000002-0000002']}"}
+    x["write_mfn"] = out
+    ack = flow.op(ops.AcknowledgeOrdersOperator, "acknowledge_orders", deferrable=False, poll_interval=0)
+    assert ack.execute(flow.context("r1", x))["counts"]["accepted"] == 2
+    assert state.is_processed("orders_ack", "uk", "202-0000002-0000002")
 
 
 def test_dry_run_writes_nothing(state):
