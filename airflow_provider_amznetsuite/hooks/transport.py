@@ -7,6 +7,10 @@
 * **A whole-response deadline.** ``requests``' read timeout applies to each socket read, so a server
   dribbling one byte every few seconds holds a worker forever. The body is read in small pieces
   against a monotonic deadline, and every socket read waits at most the time left.
+* **The status line and headers too.** A server can also dribble its *headers*, where the body
+  loop does not run yet. The connection classes of the session's pools are swapped (once, on first
+  use) for ones whose ``getresponse`` arms a timer at the same deadline; when it fires the socket is
+  shut down and the exchange ends as :class:`ResponseDeadlineExceeded`.
 * **A response-size cap.** The body is counted while it streams; past the cap the connection is
   dropped and :class:`ResponseTooLarge` raised (a declared ``Content-Length`` over the cap is
   refused before reading).
@@ -17,15 +21,19 @@ request failure that is not retried.
 """
 from __future__ import annotations
 
+import contextvars
 import socket
-import zlib
+import threading
 import time
+import zlib
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
 import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 DEFAULT_DEADLINE_S = 600.0
 DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024 * 1024
@@ -52,6 +60,68 @@ class ResponseTooLarge(requests.RequestException):
     """The response body exceeded the size cap."""
 
 
+#: monotonic instant by which the current thread's response must have arrived (set by :func:`send`)
+_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("amznetsuite_deadline", default=None)
+
+
+def _shutdown(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+class _Watched:
+    """Mixin: waiting for the status line and headers is bounded by the response deadline."""
+
+    sock: socket.socket | None
+
+    def getresponse(self) -> Any:  # type: ignore[override]
+        deadline = _DEADLINE.get()
+        sock = self.sock
+        if deadline is None or not isinstance(sock, socket.socket):
+            return super().getresponse()  # type: ignore[misc]
+        timer = threading.Timer(max(deadline - time.monotonic(), 0.001), _shutdown, (sock,))
+        timer.daemon = True
+        timer.start()
+        try:
+            return super().getresponse()  # type: ignore[misc]
+        finally:
+            timer.cancel()
+
+
+class _WatchedHTTPConnection(_Watched, HTTPConnection):
+    pass
+
+
+class _WatchedHTTPSConnection(_Watched, HTTPSConnection):
+    pass
+
+
+class _WatchedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+_WATCHED_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+
+
+def _watch_headers(session: requests.Session, url: str) -> None:
+    """Make the pools of the adapter serving ``url`` use the watched connection classes (idempotent)."""
+    try:
+        adapter = session.get_adapter(url)
+    except requests.exceptions.InvalidSchema:
+        return
+    manager = getattr(adapter, "poolmanager", None)
+    classes = getattr(manager, "pool_classes_by_scheme", None)
+    if isinstance(classes, dict) and classes.get("https") is not _WatchedHTTPSPool:
+        manager.pool_classes_by_scheme = {**classes, **_WATCHED_POOLS}
+        manager.clear()  # pools built before used the plain classes
+
+
 def _set_read_timeout(resp: requests.Response, seconds: float) -> None:
     """Bound the next socket read of ``resp`` by ``seconds`` (best effort across urllib3 internals)."""
     fp = getattr(getattr(resp.raw, "_fp", None), "fp", None)
@@ -76,7 +146,20 @@ def send(
     started = clock()
     connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
     per_read = min(float(read), deadline_s)
-    resp = session.request(method, url, timeout=(connect, per_read), allow_redirects=False, stream=True, **kwargs)
+    _watch_headers(session, url)
+    token = _DEADLINE.set(time.monotonic() + deadline_s)
+    try:
+        resp = session.request(method, url, timeout=(connect, per_read), allow_redirects=False, stream=True, **kwargs)
+    except requests.ConnectionError:
+        if clock() - started >= deadline_s:
+            raise ResponseDeadlineExceeded(
+                f"the status line and headers did not arrive within {deadline_s:g} s") from None
+        raise
+    finally:
+        _DEADLINE.reset(token)
+    if clock() - started >= deadline_s:  # the watchdog cut the headers short: what arrived is not an answer
+        resp.close()
+        raise ResponseDeadlineExceeded(f"the status line and headers did not arrive within {deadline_s:g} s")
     try:
         if 300 <= resp.status_code < 400 and resp.status_code != 304:
             location = urljoin(url, resp.headers.get("Location") or "")

@@ -54,6 +54,7 @@ class _Server:
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
         self.httpd.daemon_threads = True
+        self.httpd.handle_error = lambda *a: None  # a client that hung up on a hostile answer is the point
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
 
@@ -113,6 +114,30 @@ def _dribble(total: int = 10_000, every: float = 0.05) -> Handler:
     return behave
 
 
+def _dribble_headers(every: float = 0.05, count: int = 100_000) -> Handler:
+    """Sends the status line, then one header line at a time: no body is ever reached."""
+    def behave(h: http.server.BaseHTTPRequestHandler) -> None:
+        try:
+            h.wfile.write(b"HTTP/1.1 200 OK\r\n")
+            for n in range(count):
+                h.wfile.write(b"X-Slow-%d: 1\r\n" % n)
+                h.wfile.flush()
+                time.sleep(every)
+        except OSError:
+            pass
+    return behave
+
+
+def _fast_then(slow: Handler) -> Handler:
+    """The first request is answered at once (the connection is kept alive), the next ones by ``slow``."""
+    calls = [0]
+
+    def behave(h: http.server.BaseHTTPRequestHandler) -> None:
+        calls[0] += 1
+        (_json({"ok": True}) if calls[0] == 1 else slow)(h)
+    return behave
+
+
 def _chunked(piece: bytes, count: int) -> Handler:
     """An undeclared (chunked) body of ``count`` pieces."""
     def behave(h: http.server.BaseHTTPRequestHandler) -> None:
@@ -148,6 +173,21 @@ def test_a_dribbled_body_ends_at_the_whole_response_deadline(serve) -> None:
     with pytest.raises(ResponseDeadlineExceeded):
         send(requests.Session(), "GET", srv.url + "/slow", timeout=(5, 30), deadline_s=0.5)
     assert time.monotonic() - started < 25  # bounded by the deadline, not by 10,000 x 50 ms
+
+
+@pytest.mark.parametrize("reused", [False, True], ids=["new connection", "kept-alive connection"])
+def test_dribbled_headers_end_at_the_whole_response_deadline(serve, reused: bool) -> None:
+    srv = serve(_fast_then(_dribble_headers()) if reused else _dribble_headers())
+    session = requests.Session()
+    if reused:
+        assert send(session, "GET", srv.url + "/fast", timeout=(5, 30), deadline_s=5).json() == {"ok": True}
+    started = time.monotonic()
+    with pytest.raises(ResponseDeadlineExceeded, match="headers did not arrive within 0.5 s"):
+        send(session, "GET", srv.url + "/slow", timeout=(5, 30), deadline_s=0.5)
+    assert time.monotonic() - started < 25  # bounded by the deadline, not by 100,000 x 50 ms
+    # the session still works afterwards (the dropped connection is not reused)
+    ok = serve(_json({"ok": 2}))
+    assert send(session, "GET", ok.url + "/", timeout=(5, 30), deadline_s=5).json() == {"ok": 2}
 
 
 def test_a_deadline_overrun_is_a_read_timeout_for_the_retry_policies() -> None:
@@ -232,6 +272,10 @@ def test_spapi_hook_enforces_the_deadline_and_cap_from_the_connection(serve) -> 
     hook = _spapi_hook(lwa.url + "/auth/o2/token", slow.url, response_deadline=0.3)
     with pytest.raises(SpApiServerError):
         hook.get_order("026-1234567-1234567")
+    headers = serve(_dribble_headers())
+    hook = _spapi_hook(lwa.url + "/auth/o2/token", headers.url, response_deadline=0.3)
+    with pytest.raises(SpApiServerError, match="headers did not arrive"):
+        hook.get_order("026-1234567-1234567")
     big = serve(_chunked(b"{" * 1000, 100))
     hook = _spapi_hook(lwa.url + "/auth/o2/token", big.url, max_response_bytes=10_000)
     with pytest.raises(SpApiServerError, match="ResponseTooLarge"):
@@ -267,6 +311,10 @@ def test_netsuite_redirect_is_refused_naming_the_host(serve, monkeypatch, status
 def test_netsuite_hook_enforces_the_deadline_and_cap(serve, monkeypatch) -> None:
     slow = serve(_dribble())
     hook = _ns_hook(monkeypatch, slow.url, response_deadline=0.3)
+    with pytest.raises(NetSuiteTransportError, match="TIMEOUT|within"):
+        hook.get_record("salesOrder", "1")
+    headers = serve(_dribble_headers())
+    hook = _ns_hook(monkeypatch, headers.url, response_deadline=0.3)
     with pytest.raises(NetSuiteTransportError, match="TIMEOUT|within"):
         hook.get_record("salesOrder", "1")
     big = serve(_chunked(b"x" * 1000, 100))
