@@ -18,7 +18,7 @@ import os
 import re
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -43,15 +43,15 @@ MARKETPLACES: dict[str, tuple[str, str]] = {
 }
 MARKETPLACE_ID_TO_COUNTRY = {mid: cc for cc, (mid, _) in MARKETPLACES.items()}
 
-_CODE_RE = re.compile(r"^[a-z][a-z0-9_]{1,19}$")
-_NS_ID_RE = re.compile(r"^[0-9]+$")
+_CODE_RE = re.compile(r"^[a-z][a-z0-9_]{1,19}\Z")
+_NS_ID_RE = re.compile(r"^[0-9]+\Z")
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-_FIELD_RE = re.compile(r"^[a-z][a-z0-9_]*(\{currency\}[a-z0-9_]*)?$")
+_FIELD_RE = re.compile(r"^[a-z][a-z0-9_]*(\{currency\}[a-z0-9_]*)?\Z")
 
 
 def _field_id(value: str | None) -> str | None:
@@ -92,7 +92,7 @@ class ChannelConfig(_Strict):
     @classmethod
     def _custom(cls, v: dict[str, Any]) -> dict[str, Any]:
         for key in v:
-            if not re.match(r"^cust(body|col|entity|item|record)_[a-z0-9_]+$", key):
+            if not re.fullmatch(r"cust(body|col|entity|item|record)_[a-z0-9_]+", key):
                 raise ValueError(
                     f"custom field {key!r} is not a NetSuite custom field script id "
                     "(expected custbody_..., custcol_..., custentity_..., custitem_... or custrecord_...)"
@@ -114,7 +114,7 @@ class CustomerConfig(_Strict):
 class MfnLocation(_Strict):
     location_id: str
     share: Decimal = Decimal("1")  # allocation share of this location's sellable stock
-    cap: int | None = None  # never offer more than this per SKU from this location
+    cap: int | None = Field(default=None, ge=0)  # never offer more than this per SKU from this location
 
     @field_validator("location_id", mode="before")
     @classmethod
@@ -137,6 +137,17 @@ class LocationsConfig(_Strict):
     @classmethod
     def _id(cls, v: Any) -> str | None:
         return _ns_id(v, "FBA location")
+
+    @model_validator(mode="after")
+    def _distinct(self) -> LocationsConfig:
+        ids = [m.location_id for m in self.mfn]
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:
+            raise ValueError(f"mfn: location {twice[0]} is listed twice; list each NetSuite location once")
+        if self.fba is not None and self.fba in ids:
+            raise ValueError(f"fba: location {self.fba} is also an MFN location; FBA stock needs a NetSuite location "
+                             "of its own (the FBA mirror would overwrite the warehouse stock Amazon is offered)")
+        return self
 
 
 class TaxConfig(_Strict):
@@ -179,7 +190,7 @@ class InventoryConfig(_Strict):
     safety_stock_field: str | None = "custitem_amz_safety_stock"
     allocation_share: Decimal = Decimal("1")
     cap: int | None = Field(default=None, ge=0)
-    sku_overrides: dict[str, int] = Field(default_factory=dict)  # SKU -> fixed quantity
+    sku_overrides: dict[str, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)  # SKU -> fixed quantity
     include_in_transit: bool = False
     subtract_backordered: bool = True
     handling_time_days: int | None = Field(default=None, ge=0, le=30)
@@ -228,6 +239,14 @@ class PricingConfig(_Strict):
     def _fields(cls, v: str | None) -> str | None:
         return _field_id(v)
 
+    @field_validator("max_change_pct")
+    @classmethod
+    def _max_change(cls, v: Decimal) -> Decimal:
+        if not v.is_finite() or not (Decimal(0) < v <= Decimal(1000)):
+            raise ValueError(f"max_change_pct {v} must be a percentage above 0 (e.g. 30 holds any price moving "
+                             "more than 30 % for approval)")
+        return v
+
     @field_validator("vat_rate")
     @classmethod
     def _rate(cls, v: Decimal) -> Decimal:
@@ -251,7 +270,7 @@ class ProductsConfig(_Strict):
     @field_validator("flag_field", "brand_field", "category_field")
     @classmethod
     def _field(cls, v: str) -> str:
-        if not re.match(r"^[a-z][a-z0-9_]*$", v):
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", v):
             raise ValueError(f"{v!r} is not a NetSuite field id (lower-case letters, digits, '_')")
         return v
 
@@ -259,7 +278,7 @@ class ProductsConfig(_Strict):
     @classmethod
     def _attrs(cls, v: list[str] | None) -> list[str] | None:
         for a in v or []:
-            if not re.match(r"^[a-z][a-z0-9_]*$", a):
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", a):
                 raise ValueError(f"{a!r} is not an Amazon attribute name (lower-case letters, digits, '_')")
         return v
 
@@ -444,7 +463,7 @@ class MarketplaceConfig(_Strict):
     @field_validator("language_tag")
     @classmethod
     def _lang(cls, v: str) -> str:
-        if not re.match(r"^[a-z]{2}_[A-Z]{2}$", v):
+        if not re.fullmatch(r"[a-z]{2}_[A-Z]{2}", v):
             raise ValueError(f"{v!r} is not an Amazon language tag (e.g. 'en_GB', 'de_DE')")
         return v
 
@@ -463,6 +482,9 @@ class MarketplaceConfig(_Strict):
         region = MARKETPLACES[country][1]
         if region != self.region:
             raise ValueError(f"region: Amazon {country} is served by region {region!r}, not {self.region!r}")
+        if self.customer.strategy == "buyer" and not self.orders.pii:
+            raise ValueError("customer: strategy 'buyer' needs the buyer's data: set orders.pii: true (and grant "
+                             "the app the restricted role), or use strategy 'marketplace'")
         return self
 
     @property
@@ -632,6 +654,50 @@ def parse_config(raw: Any, source: str | None = None) -> AppConfig:
     return AppConfig(marketplaces=parsed, state=state, source=source)
 
 
+_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class _StrictLoader(_BaseLoader):  # type: ignore[misc,valid-type]
+    """The safe (C) loader, refusing what has no place in a settings file and can hurt the reader.
+
+    * **Aliases and merge keys** (``&name`` / ``*name`` / ``<<``): a few hundred bytes of nested aliases
+      expand to billions of values in whatever walks the result (the DAG processor at parse time).
+      ``defaults:`` is how this file shares settings.
+    * **Duplicate keys**: YAML keeps the last one silently; here both lines are named.
+    """
+
+    def construct_object(self, node: Any, deep: bool = False) -> Any:
+        if node in self.constructed_objects or node in self.recursive_objects:
+            raise yaml.constructor.ConstructorError(
+                None, None, "YAML anchors and aliases (&name / *name) are not supported in this file (the value anchored "
+                "here is reused); write it out, or share settings through 'defaults:'", node.start_mark)
+        return super().construct_object(node, deep=deep)
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            first: dict[Any, int] = {}
+            for key_node, _value in node.value:
+                if key_node.tag == _MERGE_TAG:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, "YAML merge keys (<<) are not supported in this file; share settings through "
+                        "'defaults:'", key_node.start_mark)
+                if isinstance(key_node, yaml.ScalarNode):
+                    key = (key_node.tag, key_node.value)
+                    line = key_node.start_mark.line + 1
+                    if key in first:
+                        raise yaml.constructor.ConstructorError(
+                            None, None, f"duplicate key {key_node.value!r} (first at line {first[key]}); keep one",
+                            key_node.start_mark)
+                    first[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml(text: str) -> Any:
+    """Parse YAML with :class:`_StrictLoader` (raises ``yaml.YAMLError`` with a position)."""
+    return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a safe loader
+
+
 def config_path(path: str | os.PathLike[str] | None = None) -> Path:
     if path:
         return Path(path)
@@ -649,7 +715,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> AppConfig:
     except UnicodeDecodeError as exc:
         raise ConfigError([f"{p}: not UTF-8 text ({exc.reason} at byte {exc.start})"], str(p)) from None
     try:
-        raw = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - safe loader
+        raw = read_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"

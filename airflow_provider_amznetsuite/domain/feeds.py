@@ -44,7 +44,7 @@ Requirements = Literal["LISTING", "LISTING_PRODUCT_ONLY", "LISTING_OFFER_ONLY"]
 _OPERATIONS = ("UPDATE", "PARTIAL_UPDATE", "PATCH", "DELETE")
 _PATCH_OPS = ("add", "replace", "merge", "delete")
 _REQUIREMENTS = ("LISTING", "LISTING_PRODUCT_ONLY", "LISTING_OFFER_ONLY")
-_PATH_RE = re.compile(r"^/attributes/[A-Za-z0-9_]+$")  # only top-level attributes can be patched
+_PATH_RE = re.compile(r"^/attributes/[A-Za-z0-9_]+\Z")  # only top-level attributes can be patched
 
 
 class FeedError(ValueError):

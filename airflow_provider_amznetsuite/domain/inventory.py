@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from airflow_provider_amznetsuite.config import MarketplaceConfig
 
 MAX_ADJUSTMENT_LINES = 1000  # NetSuite caps an inventory adjustment at 1,000 lines
-_EXTERNAL_ID_PART = re.compile(r"^[A-Za-z0-9_-]+$")
+_EXTERNAL_ID_PART = re.compile(r"^[A-Za-z0-9_-]+\Z")
 
 
 class InventoryError(ValueError):

@@ -1113,7 +1113,7 @@ def to_feed_message(message: Mapping[str, Any], *, keep_message_id: bool = False
     )
 
 
-_SKU_RE = re.compile(r"^\S(.*\S)?$")
+_SKU_RE = re.compile(r"^\S(.*\S)?\Z")
 
 
 def delete_messages(skus_requested_explicitly: Iterable[str], *, start_id: int = 1) -> list[dict[str, Any]]:

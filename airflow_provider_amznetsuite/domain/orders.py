@@ -77,7 +77,7 @@ CUSTOM_FIELDS = {
     "original_transaction": "custbody_amz_original_transaction",  # transaction ref: its NetSuite internal id
 }
 PENDING_FULFILLMENT = "B"  # salesOrder orderStatus "Pending Fulfillment"
-_EXTERNAL_ID_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+_EXTERNAL_ID_RE = re.compile(r"^[A-Za-z0-9_-]+\Z")
 
 # proceeds breakdown types
 _ITEM_CHARGE_TYPES = ("ITEM", "SHIPPING", "GIFT_WRAP", "COD_FEE", "OTHER", "DISCOUNT")

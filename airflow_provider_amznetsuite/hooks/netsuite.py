@@ -102,10 +102,10 @@ DEFAULT_TIMEOUT = (10.0, 300.0)  # connect, read (NetSuite ends a request after 
 #: Namespace of the deterministic batch idempotency keys (uuid5).
 IDEMPOTENCY_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:airflow-provider-amznetsuite:netsuite-batch")
 
-_EXTERNAL_ID_RE = re.compile(r"^[A-Za-z0-9_-]+$")
-_RECORD_TYPE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-_INTERNAL_ID_RE = re.compile(r"^[0-9]+$")
-_SQL_IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?$")
+_EXTERNAL_ID_RE = re.compile(r"^[A-Za-z0-9_-]+\Z")
+_RECORD_TYPE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*\Z")
+_INTERNAL_ID_RE = re.compile(r"^[0-9]+\Z")
+_SQL_IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?\Z")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _NO_BODY: Any = object()
 

@@ -60,7 +60,7 @@ ASSERTION_LIFETIME_S = 3600 - 300
 DEFAULT_TOKEN_TTL_S = 3300
 TOKEN_REFRESH_MARGIN_S = 300
 
-_ACCOUNT_RE = re.compile(r"^[A-Za-z0-9]+(?:[_-][A-Za-z0-9]+)*$")
+_ACCOUNT_RE = re.compile(r"^[A-Za-z0-9]+(?:[_-][A-Za-z0-9]+)*\Z")
 
 
 # --- account id spellings ---------------------------------------------------------------------

@@ -54,7 +54,7 @@ SYNC = "inventory"
 FBA_SYNC = "inventory_fba"  # quarantine namespace of the FBA mirror (Amazon SKUs unknown to NetSuite)
 GENERIC_PRODUCT_TYPE = "PRODUCT"  # accepted by Amazon for PATCH of offer attributes on any listing
 SUITEQL_IN_MAX = 1000
-_FIELD_RE = re.compile(r"^[a-z][a-z0-9_]{0,99}$")
+_FIELD_RE = re.compile(r"^[a-z][a-z0-9_]{0,99}\Z")
 _FBA_FLAG_TRUE = ("T", "TRUE", "Y", "YES", "1", "AMAZON")
 
 # Compact row layout of the read batch (one list per NetSuite item x location row).

@@ -68,7 +68,7 @@ MAX_SKU_PARAM = 1000  # SuiteQL IN (...) limit
 LISTED = 100  # SKUs named one by one in run summaries (all of them stay in the stored plan summary)
 CURRENCY_TOKEN = "{currency}"
 
-_FIELD_RE = re.compile(r"^[a-z][a-z0-9_]{0,98}$")
+_FIELD_RE = re.compile(r"^[a-z][a-z0-9_]{0,98}\Z")
 
 
 class PricingSetupError(ValueError):

@@ -106,7 +106,7 @@ DEFAULT_ATTRIBUTE_FIELDS: tuple[str, ...] = (
 MAX_REPORTED = 25  # per list in the XCom/run summary; the full lists stay in the details batch
 SUITEQL_IN_CHUNK = 500
 
-_IDENT_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+_IDENT_RE = re.compile(r"^[a-z][a-z0-9_]*\Z")
 _ITEM_FIELD_RE = re.compile(r"\bi\.([A-Za-z_][A-Za-z0-9_]*)")
 _MISSING_FIELD_RES = (
     re.compile(r"Field '(?:[A-Za-z_][A-Za-z0-9_]*\.)?([A-Za-z_][A-Za-z0-9_]*)' for record '[^']*' was not found"),
