@@ -32,7 +32,7 @@ from enum import StrEnum
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from airflow_provider_amznetsuite.config import MarketplaceConfig
@@ -94,6 +94,34 @@ _CHARGE_CONFIG_KEYS = {
 # ============================================================================================
 # Typed input: the subset of the Orders v2026-01-01 shape the mapping uses (extra keys ignored)
 # ============================================================================================
+#: Largest quantity one order line may carry. Amazon caps a line at a few thousand units (business
+#: quantity discounts included); anything beyond this is a corrupt answer, not an order to book.
+MAX_LINE_QUANTITY = 100_000
+#: Largest amount magnitude accepted (13 integer digits: above any order in any currency, JPY and
+#: KRW included); longer numbers and exponents like 1E+999999 are corrupt, and would overflow the
+#: Decimal context when rounded.
+MAX_AMOUNT_DIGITS = 13
+MAX_AMOUNT_SIGNIFICANT = 20
+
+
+#: Order instants outside these years are corrupt answers (Amazon's marketplaces opened in 1995).
+ORDER_YEARS = range(1995, 2200)
+
+
+def _safe_utc(v: datetime | None) -> datetime | None:
+    """UTC, refusing instants UTC cannot represent (year 9999 with a negative offset, year 1 with a
+    positive one) and years no Amazon order can have."""
+    if v is None:
+        return None
+    try:
+        u = v.astimezone(UTC)
+    except OverflowError:
+        u = None
+    if u is None or u.year not in ORDER_YEARS:
+        raise ValueError(f"is outside the years an Amazon order can carry ({ORDER_YEARS.start}-{ORDER_YEARS.stop - 1})")
+    return u
+
+
 class _Amazon(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True, alias_generator=to_camel)
 
@@ -107,7 +135,13 @@ class Money(_Amazon):
     def _amount(cls, v: Any) -> Decimal:
         if isinstance(v, float):
             raise ValueError("amount must be a decimal string (Amazon sends e.g. \"12.50\"), not a binary float")
-        return to_decimal(v)
+        amount = to_decimal(v)
+        if amount and amount.adjusted() >= MAX_AMOUNT_DIGITS:
+            raise ValueError(f"amount has more than {MAX_AMOUNT_DIGITS} integer digits: not an order amount")
+        if len(amount.as_tuple().digits) > MAX_AMOUNT_SIGNIFICANT:
+            # sums of longer numbers would be rounded silently by the Decimal context (28 digits)
+            raise ValueError(f"amount has more than {MAX_AMOUNT_SIGNIFICANT} digits (too many decimals for any currency)")
+        return amount
 
     @field_validator("currency_code")
     @classmethod
@@ -119,7 +153,7 @@ class Money(_Amazon):
 
 
 def _utc(v: datetime | None) -> datetime | None:
-    return v.astimezone(UTC) if v is not None else None
+    return _safe_utc(v)
 
 
 class DateTimeRange(_Amazon):
@@ -184,8 +218,8 @@ class ItemCancellation(_Amazon):
 
 
 class ItemFulfillment(_Amazon):
-    quantity_fulfilled: int | None = Field(default=None, ge=0)
-    quantity_unfulfilled: int | None = Field(default=None, ge=0)
+    quantity_fulfilled: int | None = Field(default=None, ge=0, le=MAX_LINE_QUANTITY)
+    quantity_unfulfilled: int | None = Field(default=None, ge=0, le=MAX_LINE_QUANTITY)
 
 
 class TaxCalculationBreakdown(_Amazon):
@@ -204,7 +238,7 @@ class ItemTax(_Amazon):
 
 class OrderItem(_Amazon):
     order_item_id: str
-    quantity_ordered: int = Field(ge=0)
+    quantity_ordered: int = Field(ge=0, le=MAX_LINE_QUANTITY)
     programs: tuple[str, ...] = ()
     product: ItemProduct = Field(default_factory=ItemProduct)
     proceeds: ItemProceeds | None = None
@@ -410,7 +444,17 @@ class AmazonOrder(_Amazon):
     @field_validator("created_time", "last_updated_time")
     @classmethod
     def _to_utc(cls, v: datetime) -> datetime:
-        return v.astimezone(UTC)
+        return _safe_utc(v)  # type: ignore[return-value]
+
+    @model_validator(mode="after")
+    def _unique_items(self) -> AmazonOrder:
+        seen: set[str] = set()
+        for n, i in enumerate(self.order_items):
+            if i.order_item_id in seen:
+                raise ValueError(f"orderItems.{n}.orderItemId {i.order_item_id!r} appears twice in the order "
+                                 "(booking it would count the line twice); the order waits for a clean answer")
+            seen.add(i.order_item_id)
+        return self
 
     @property
     def fulfillment_status(self) -> str | None:

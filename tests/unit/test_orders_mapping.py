@@ -420,7 +420,7 @@ BUYER = {"buyerName": "Jane Q Public", "buyerEmail": "Jane.Public@marketplace.am
 
 
 def test_buyer_strategy_produces_a_customer_upsert_without_pii_in_the_id():
-    mp = marketplace("uk", customer={"strategy": "buyer"})
+    mp = marketplace("uk", customer={"strategy": "buyer"}, orders={"pii": True})
     o = parse_order(order("202-4000000-0000032", [item("1", "SKU-1", 1, "10.00", "GBP")], buyer=BUYER))
     up = customer_for_order(o, mp, currency_id="2")
     key = buyer_key(o, mp)
@@ -441,7 +441,7 @@ def test_buyer_strategy_produces_a_customer_upsert_without_pii_in_the_id():
 
 
 def test_business_buyer_is_a_company():
-    mp = marketplace("uk", customer={"strategy": "buyer"})
+    mp = marketplace("uk", customer={"strategy": "buyer"}, orders={"pii": True})
     o = parse_order(order("202-4000000-0000034", [item("1", "SKU-1", 1, "10.00", "GBP")],
                           buyer={**BUYER, "buyerCompanyName": "ACME Ltd"}))
     up = customer_for_order(o, mp)
@@ -449,7 +449,7 @@ def test_business_buyer_is_a_company():
 
 
 def test_guest_and_marketplace_strategy_use_the_marketplace_customer():
-    mp = marketplace("uk", customer={"strategy": "buyer"})
+    mp = marketplace("uk", customer={"strategy": "buyer"}, orders={"pii": True})
     guest = parse_order(order("202-4000000-0000035", [item("1", "SKU-1", 1, "10.00", "GBP")]))
     assert customer_for_order(guest, mp) is None
     assert map_order(guest, mp, item_ids=ITEM_IDS).body["entity"] == {"id": "101"}
