@@ -446,6 +446,13 @@ class AmazonOrder(_Amazon):
     def _to_utc(cls, v: datetime) -> datetime:
         return _safe_utc(v)  # type: ignore[return-value]
 
+    @field_validator("order_id")
+    @classmethod
+    def _order_id(cls, v: str) -> str:
+        if not _EXTERNAL_ID_RE.match(v):  # it becomes the NetSuite external id AMZ-<orderId>
+            raise ValueError("is not an Amazon order id (letters, digits, '-' and '_' only)")
+        return v
+
     @model_validator(mode="after")
     def _unique_items(self) -> AmazonOrder:
         seen: set[str] = set()

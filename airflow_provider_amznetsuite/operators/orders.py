@@ -119,8 +119,8 @@ OPEN_MFN = "orders_open_mfn"
 SHIPMENT_DONE = "shipment"
 
 #: Amazon order ids (3-7-7 digits); also the pattern of the ``order_ids`` Param.
-ORDER_ID_PATTERN = r"^\d{3}-\d{7}-\d{7}$"  # for the Param's JSON schema (ECMA regex, shown in the UI)
-_ORDER_ID_RE = re.compile(r"^\d{3}-\d{7}-\d{7}\Z")  # Python's '$' would accept a trailing newline
+ORDER_ID_PATTERN = r"^[0-9]{3}-[0-9]{7}-[0-9]{7}$"  # for the Param's JSON schema (ECMA regex, shown in the UI)
+_ORDER_ID_RE = re.compile(r"^[0-9]{3}-[0-9]{7}-[0-9]{7}\Z")  # ASCII digits  # Python's '$' would accept a trailing newline
 #: ``includedData`` of every order request; BUYER / RECIPIENT are added only when ``orders.pii`` is on.
 INCLUDED_DATA = ("PROCEEDS", "TAX", "PROMOTION", "FULFILLMENT", "CANCELLATION")
 PII_INCLUDED_DATA = ("BUYER", "RECIPIENT")

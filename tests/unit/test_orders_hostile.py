@@ -76,6 +76,14 @@ def test_a_hostile_order_is_a_mapping_error_naming_the_field_without_pii(name: s
     assert info.value.order_id == OID
 
 
+@pytest.mark.parametrize("oid", ["202-0000001-0000001 x", "202-0000001-0000001\n", "202/0000001", ""])
+def test_an_order_id_that_cannot_be_an_external_id_is_refused_at_parse(oid: str) -> None:
+    """Before, it parsed and external_id_for raised later, outside the per-order quarantine."""
+    with pytest.raises(MappingError, match="orderId: Value error, is not an Amazon order id") as info:
+        parse_order(_set(_base(), "orderId", oid))
+    assert info.value.order_id is None  # quarantined under a generated key, the id is not echoed
+
+
 def test_the_bounds_still_accept_real_orders() -> None:
     raw = _set(_set(_base(), "orderItems.0.quantityOrdered", 1000), AMOUNT, "10000.00")
     raw = _set(raw, "orderItems.0.product.price.unitPrice.amount", "10.00")
