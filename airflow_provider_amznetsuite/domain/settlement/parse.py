@@ -78,6 +78,7 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
     "amount",
 )
 MAX_FIELD_CHARS = 2000
+MAX_UTC_OFFSET_MINUTES = 18 * 60  # ISO 8601 / RFC 3339 practice; real zones stay within ±14:00
 LOOKAHEAD_LINES = 20_000  # lines read ahead to infer the decimal separator when the summary cannot tell
 _CACHE_LIMIT = 50_000  # per-file caches of timestamp and amount texts
 
@@ -346,8 +347,14 @@ def parse_timestamp(text: str, *, allow_date_only: bool = False) -> tuple[dateti
     else:
         sign = 1 if zone[0] == "+" else -1
         digits = zone[1:].replace(":", "")
-        tz = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
-    return value.replace(tzinfo=tz).astimezone(UTC), assumed
+        hours, minutes = int(digits[:2]), int(digits[2:])
+        if minutes >= 60 or hours * 60 + minutes > MAX_UTC_OFFSET_MINUTES:
+            raise RowError(f"{show(text)} has an impossible UTC offset {zone} (at most ±18:00; minutes below 60)")
+        tz = timezone(sign * timedelta(hours=hours, minutes=minutes))
+    try:
+        return value.replace(tzinfo=tz).astimezone(UTC), assumed
+    except OverflowError:
+        raise RowError(f"{show(text)} is outside the supported date range once converted to UTC") from None
 
 
 def parse_posted_date(text: str, window: tuple[date, date]) -> datetime:
