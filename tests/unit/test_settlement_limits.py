@@ -33,3 +33,16 @@ def test_bad_timestamp_row_is_quarantined_and_the_rest_proceeds(text):
 def test_offsets_within_the_limit_still_read():
     value, _ = parse_timestamp("2025-06-25 10:00:00 +14:00")
     assert value.hour == 20 and value.day == 24
+
+
+@pytest.mark.parametrize("amount", ["1" * 19, "1" * 60, "1" * 80, "-" + "9" * 61 + ".99"])
+def test_overlong_amounts_quarantine_the_line_and_reconcile_does_not_raise_inexact(amount):
+    from airflow_provider_amznetsuite.config import load_config
+    from airflow_provider_amznetsuite.domain.settlement import reconcile
+
+    rows = [row("Order", "ItemPrice", "Principal", amount, order_id="1"),
+            row("Order", "ItemPrice", "Principal", Decimal("5.00"), order_id="2")]
+    data = render(dict(SUMMARY, **{"total-amount": Decimal("5.00")}), rows)
+    result = reconcile(data, marketplace=load_config(None).marketplaces["uk"], offline=True)
+    assert result.buckets["quarantined"] == 1 and "digits before the decimal separator" in result.quarantined[0].reason
+    assert result.exit_code == 1
