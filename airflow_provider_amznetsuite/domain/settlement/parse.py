@@ -78,6 +78,8 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
     "amount",
 )
 MAX_FIELD_CHARS = 2000
+MAX_AMOUNT_INTEGER_DIGITS = 18  # exact Decimal sums of 10^7 such rows stay far inside reconcile's 60-digit context
+MAX_UTC_OFFSET_MINUTES = 18 * 60  # ISO 8601 / RFC 3339 practice; real zones stay within ±14:00
 LOOKAHEAD_LINES = 20_000  # lines read ahead to infer the decimal separator when the summary cannot tell
 _CACHE_LIMIT = 50_000  # per-file caches of timestamp and amount texts
 
@@ -266,6 +268,9 @@ def parse_amount(text: str, decimal_separator: DecimalSeparator, minor_units: in
             int_part, frac = int_part + frac, ""
     else:
         sign, int_part, frac = _parse_grouped(s, text)
+    if len(int_part.lstrip("0")) > MAX_AMOUNT_INTEGER_DIGITS:
+        raise RowError(f"amount {show(text)} has {len(int_part.lstrip('0'))} digits before the decimal separator "
+                       f"(limit {MAX_AMOUNT_INTEGER_DIGITS}) — not a settlement amount; check the amount column")
     if frac and len(frac) > minor_units and frac[minor_units:].strip("0"):
         raise RowError(
             f"amount {show(text)} has {len(frac)} decimal places, more than the currency's {minor_units}"
@@ -346,8 +351,14 @@ def parse_timestamp(text: str, *, allow_date_only: bool = False) -> tuple[dateti
     else:
         sign = 1 if zone[0] == "+" else -1
         digits = zone[1:].replace(":", "")
-        tz = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
-    return value.replace(tzinfo=tz).astimezone(UTC), assumed
+        hours, minutes = int(digits[:2]), int(digits[2:])
+        if minutes >= 60 or hours * 60 + minutes > MAX_UTC_OFFSET_MINUTES:
+            raise RowError(f"{show(text)} has an impossible UTC offset {zone} (at most ±18:00; minutes below 60)")
+        tz = timezone(sign * timedelta(hours=hours, minutes=minutes))
+    try:
+        return value.replace(tzinfo=tz).astimezone(UTC), assumed
+    except OverflowError:
+        raise RowError(f"{show(text)} is outside the supported date range once converted to UTC") from None
 
 
 def parse_posted_date(text: str, window: tuple[date, date]) -> datetime:
