@@ -80,6 +80,10 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
 MAX_FIELD_CHARS = 2000
 MAX_AMOUNT_INTEGER_DIGITS = 18  # exact Decimal sums of 10^7 such rows stay far inside reconcile's 60-digit context
 MAX_UTC_OFFSET_MINUTES = 18 * 60  # ISO 8601 / RFC 3339 practice; real zones stay within ±14:00
+#: Largest decompressed settlement file read (a real 1 M-line settlement is ~250 MB); a gzip bomb stops here.
+MAX_DECOMPRESSED_BYTES = 2 * 1024**3
+#: Rows dated further than this outside the settlement's start/end are quarantined (1970, 2099 …).
+WINDOW_SLACK = timedelta(days=31)
 LOOKAHEAD_LINES = 20_000  # lines read ahead to infer the decimal separator when the summary cannot tell
 _CACHE_LIMIT = 50_000  # per-file caches of timestamp and amount texts
 
@@ -439,7 +443,9 @@ class SettlementFile:
         self._fh, self._owned, self._start, self._from_text = _open_binary(source)
         self.quarantined: list[QuarantinedRow] = []
         self.warnings: list[str] = []
-        self.blank_lines: list[int] = []
+        self.blank_lines: list[int] = []  # the first ten only (a file of blank lines costs nothing)
+        self.blank_count = 0
+        self._row_bounds: tuple[datetime, datetime] | None = None
         self._bom = False
         self._utf8_lines = 0
         self._cp1252_lines = 0
@@ -499,7 +505,15 @@ class SettlementFile:
         spool = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)  # noqa: SIM115
         try:
             with gzip.GzipFile(fileobj=self._fh, mode="rb") as gz:
-                shutil.copyfileobj(gz, spool, 1024 * 1024)
+                size = 0
+                while piece := gz.read(1024 * 1024):
+                    size += len(piece)
+                    if size > MAX_DECOMPRESSED_BYTES:
+                        spool.close()
+                        raise SettlementFormatError(
+                            f"the gzip file inflates past {MAX_DECOMPRESSED_BYTES // 1024**3} GiB, far beyond any "
+                            "settlement report (a 1 M-line settlement is ~250 MB); it is not read — re-download it")
+                    spool.write(piece)
         except (OSError, EOFError) as exc:
             spool.close()
             raise SettlementFormatError(f"the file is gzip-compressed but cannot be decompressed ({exc}); re-download the report") from None
@@ -537,7 +551,8 @@ class SettlementFile:
             raise SettlementFormatError("line breaks are bare CR characters; convert the file to LF or CRLF line breaks")
         raw_names = text.split("\t")
         names = [normalise_column(n) for n in raw_names]
-        dup = sorted({n for n in names if names.count(n) > 1 and n})
+        seen_names: set[str] = set()
+        dup = sorted({n for n in names if n and (n in seen_names or seen_names.add(n))})  # linear in the header
         if dup:
             raise SettlementFormatError(f"header names these columns more than once: {', '.join(dup)}; keep one of each")
         index = {n: i for i, n in enumerate(names)}
@@ -579,7 +594,7 @@ class SettlementFile:
                 raise SettlementFormatError(f"line {lineno} (summary) is neither UTF-8 nor Windows-1252 text") from None
             if text.strip():
                 break
-            self.blank_lines.append(lineno)
+            self._blank(lineno)
         parts = text.split("\t")
         if len(parts) != self._ncols:
             raise SettlementFormatError(
@@ -613,6 +628,7 @@ class SettlementFile:
         self._currency = currency
         self._settlement_id = sid
         self._window = (dates["settlement-start-date"].date(), dates["settlement-end-date"].date())
+        self._row_bounds = (dates["settlement-start-date"] - WINDOW_SLACK, dates["settlement-end-date"] + WINDOW_SLACK)
         self._next_lineno = lineno
         self._next_offset = offset
 
@@ -704,6 +720,11 @@ class SettlementFile:
         if hit is not None:
             return hit
         value, assumed = parse_timestamp(text)
+        bounds = self._row_bounds
+        if bounds is not None and not (bounds[0] <= value <= bounds[1]):
+            raise RowError(f"{show(text)} is more than {WINDOW_SLACK.days} days outside the settlement period "
+                           f"({bounds[0] + WINDOW_SLACK:%Y-%m-%d} to {bounds[1] - WINDOW_SLACK:%Y-%m-%d}); Amazon dates "
+                           "every row within it — check the file, the line is not posted")
         if assumed:
             self._zone_assumed += 1
         hit = (value, sys.intern(f"{value.year:04d}-{value.month:02d}"))
@@ -738,10 +759,10 @@ class SettlementFile:
         if self._finished:
             return
         self._finished = True
-        if self.blank_lines:
+        if self.blank_count:
             shown = ", ".join(str(n) for n in self.blank_lines[:10])
-            more = f" and {len(self.blank_lines) - 10} more" if len(self.blank_lines) > 10 else ""
-            self.warnings.append(f"{len(self.blank_lines)} blank line(s) skipped (line {shown}{more})")
+            more = f" and {self.blank_count - 10} more" if self.blank_count > 10 else ""
+            self.warnings.append(f"{self.blank_count} blank line(s) skipped (line {shown}{more})")
         if self.encoding == "mixed":
             self.warnings.append(
                 f"mixed encoding: {self._cp1252_lines} line(s) were not UTF-8 and were read as Windows-1252"
@@ -756,6 +777,11 @@ class SettlementFile:
             )
         if self._unterminated and not (self.quarantined and self.quarantined[-1].reason.startswith("last line")):
             self.warnings.append("the file does not end with a line break (last line complete, but check the download)")
+
+    def _blank(self, lineno: int) -> None:
+        self.blank_count += 1
+        if len(self.blank_lines) < 10:
+            self.blank_lines.append(lineno)
 
     def _quarantine(self, lineno: int, offset: int, reason: str, parts: list[str] | None) -> None:
         if parts is not None:
@@ -825,7 +851,7 @@ class SettlementFile:
             if len(parts) != ncols:
                 if not text or text.isspace():
                     if terminated:
-                        self.blank_lines.append(lineno)
+                        self._blank(lineno)
                     return None
                 if not terminated:
                     reason = (f"last line is cut off: no line break at the end of the file and {len(parts)} of {ncols} "
@@ -931,7 +957,8 @@ class SettlementFile:
         finally:
             fh.seek(here)
         saved = (self._crlf, self._lf, self._utf8_lines, self._cp1252_lines, self._unterminated,
-                 self._from_date, self.rows_read, self._zone_assumed, len(self.quarantined), len(self.blank_lines))
+                 self._from_date, self.rows_read, self._zone_assumed, len(self.quarantined), len(self.blank_lines),
+                 self.blank_count)
         try:
             row = self._process(raw, line, offset)
             if row is None:
@@ -942,6 +969,7 @@ class SettlementFile:
              self._from_date, self.rows_read, self._zone_assumed) = saved[:8]
             del self.quarantined[saved[8]:]
             del self.blank_lines[saved[9]:]
+            self.blank_count = saved[10]
 
 
 def open_settlement(source: Source, *, decimal_separator: DecimalSeparator | None = None) -> SettlementFile:
