@@ -55,6 +55,7 @@ from airflow_provider_amznetsuite.hooks.ratelimit import (
 from airflow_provider_amznetsuite.hooks.transport import (
     DEFAULT_DEADLINE_S,
     DEFAULT_MAX_RESPONSE_BYTES,
+    MAX_DOCUMENT_BYTES as DEFAULT_MAX_DOCUMENT_BYTES,
     RedirectRefused,
     ResponseTooLarge,
     gunzip_bounded,
@@ -173,6 +174,8 @@ class SpApiConnectionSettings(BaseModel):
     #: whole-response deadline and body cap (see hooks/transport.py)
     response_deadline: float = Field(default=DEFAULT_DEADLINE_S, gt=0)
     max_response_bytes: int = Field(default=DEFAULT_MAX_RESPONSE_BYTES, gt=0)
+    #: report/feed documents: a big seller's settlement is ~250 MB, so their cap is the parser's (2 GiB)
+    max_document_bytes: int = Field(default=DEFAULT_MAX_DOCUMENT_BYTES, gt=0)
 
     @field_validator("region", mode="before")
     @classmethod
@@ -550,6 +553,7 @@ class SpApiHook(HttpHook):
             **{k: extra.get(k) for k in (
                 "refresh_token", "region", "seller_id", "endpoint", "lwa_token_url", "sandbox",
                 "rate_limit_time_scale", "max_throttle_wait", "response_deadline", "max_response_bytes",
+                "max_document_bytes",
             ) if k in extra},
         }
         try:
@@ -650,8 +654,8 @@ class SpApiHook(HttpHook):
     def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """One HTTP exchange: never follows redirects, bounded in time and size (hooks/transport.py)."""
         s = self.settings
-        return send(self.session, method, url, timeout=self.request_timeout, deadline_s=s.response_deadline,
-                    max_bytes=s.max_response_bytes, **kwargs)
+        kwargs.setdefault("max_bytes", s.max_response_bytes)
+        return send(self.session, method, url, timeout=self.request_timeout, deadline_s=s.response_deadline, **kwargs)
 
     def _fetch_lwa_token(self, form: dict[str, str], operation: str) -> tuple[str, float]:
         s = self.settings
@@ -907,7 +911,8 @@ class SpApiHook(HttpHook):
         failures = 0
         while True:
             try:
-                resp = self._send(method, url, data=data, headers=dict(headers or {}))
+                resp = self._send(method, url, data=data, headers=dict(headers or {}),
+                                  max_bytes=self.settings.max_document_bytes)
             except (RedirectRefused, ResponseTooLarge) as exc:
                 raise SpApiServerError(None, [{"code": type(exc).__name__, "message": str(exc)}], operation) from None
             except (requests.ConnectionError, requests.Timeout) as exc:
@@ -934,11 +939,11 @@ class SpApiHook(HttpHook):
         raw = resp.content  # requests already undoes Content-Encoding: gzip
         if str(document.get("compressionAlgorithm", "")).upper() == "GZIP" and raw[:2] == b"\x1f\x8b":
             try:
-                raw = gunzip_bounded(raw, self.settings.max_response_bytes)
+                raw = gunzip_bounded(raw, self.settings.max_document_bytes)
             except (ResponseTooLarge, ValueError, zlib.error) as exc:
                 raise SpApiServerError(None, [{"code": type(exc).__name__, "message": str(exc)}], operation,
                                        hint="the report document could not be decompressed within the size cap "
-                                            "(connection extra max_response_bytes)") from None
+                                            "(connection extra max_document_bytes)") from None
         return raw, resp.headers.get("Content-Type", "")
 
     # -- Orders --------------------------------------------------------------------------------------

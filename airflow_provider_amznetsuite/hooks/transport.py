@@ -37,6 +37,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 DEFAULT_DEADLINE_S = 600.0
 DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024 * 1024
+MAX_DOCUMENT_BYTES = 2 * 1024**3  # report/feed documents (the settlement parser's cap too)
 _PIECE = 64 * 1024
 
 

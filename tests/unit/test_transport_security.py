@@ -322,3 +322,29 @@ def test_netsuite_hook_enforces_the_deadline_and_cap(serve, monkeypatch) -> None
     with pytest.raises(NetSuiteTransportError) as info:
         hook.get_record("salesOrder", "1")
     assert info.value.code == "RESPONSE_TOO_LARGE"
+
+
+def test_report_documents_have_their_own_cap_so_a_big_settlement_downloads(serve) -> None:
+    """A 1 M-line settlement is ~250 MB: documents are capped by max_document_bytes (default 2 GiB), not by
+    the API's max_response_bytes; over their cap they are refused like any body."""
+    doc = gzip.compress(b"settlement-id\ttotal-amount\n" + b"x" * 50_000)
+    box: dict[str, str] = {}
+
+    def behave(h: http.server.BaseHTTPRequestHandler) -> None:
+        if h.path.startswith("/reports/2021-06-30/documents/"):
+            _json({"reportDocumentId": "D1", "url": box["url"] + "/doc", "compressionAlgorithm": "GZIP"})(h)
+        else:
+            h.send_response(200)
+            h.send_header("Content-Length", str(len(doc)))
+            h.end_headers()
+            h.wfile.write(doc)
+
+    lwa = serve(_json({"access_token": "Atza|t", "expires_in": 3600}))
+    srv = serve(behave)
+    box["url"] = srv.url
+    hook = _spapi_hook(lwa.url + "/auth/o2/token", srv.url, max_response_bytes=10_000)
+    assert hook.settings.max_document_bytes == 2 * 1024**3
+    assert len(hook.download_report("D1")) == 50_027  # inflated past max_response_bytes: allowed for documents
+    hook = _spapi_hook(lwa.url + "/auth/o2/token", srv.url, max_document_bytes=20_000)
+    with pytest.raises(SpApiServerError, match="ResponseTooLarge"):
+        hook.download_report("D1")
