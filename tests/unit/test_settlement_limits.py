@@ -128,3 +128,33 @@ def test_a_one_megabyte_header_is_checked_in_linear_time(dup):
     else:  # the summary line has fewer columns than this header: a clear format error, not a hang
         with pytest.raises(SettlementFormatError):
             parse_settlement(data)
+
+
+@pytest.mark.parametrize("how", ["bytes", "path", "stream"])
+def test_a_plain_file_over_the_size_cap_is_refused_before_reading(monkeypatch, tmp_path, how):
+    import io
+
+    from airflow_provider_amznetsuite.domain.settlement import parse as parse_mod
+    from airflow_provider_amznetsuite.domain.settlement.parse import SettlementFormatError
+
+    monkeypatch.setattr(parse_mod, "MAX_DECOMPRESSED_BYTES", 1024 * 1024)
+    rows = [row("Order", "ItemPrice", "Principal", Decimal("5.00"), order_id="2")]
+    data = render(dict(SUMMARY, **{"total-amount": Decimal("5.00")}), rows) + b"\n" * (2 * 1024 * 1024)
+
+    class OneWay(io.RawIOBase):  # a non-seekable stream (spooled by the reader)
+        def __init__(self) -> None:
+            self._b = io.BytesIO(data)
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, b):  # type: ignore[no-untyped-def]
+            return self._b.readinto(b)
+
+    if how == "path":
+        (tmp_path / "s.txt").write_bytes(data)
+        source = tmp_path / "s.txt"
+    else:
+        source = data if how == "bytes" else OneWay()
+    with pytest.raises(SettlementFormatError, match="larger than"):
+        parse_settlement(source)

@@ -46,7 +46,6 @@ import gzip
 import io
 import os
 import re
-import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -400,6 +399,11 @@ def parse_posted_date(text: str, window: tuple[date, date]) -> datetime:
 # --------------------------------------------------------------------------------------------
 # the file reader
 # --------------------------------------------------------------------------------------------
+def _too_big() -> str:
+    return (f"the file is larger than {MAX_DECOMPRESSED_BYTES / 1024**3:g} GiB, far beyond any settlement report "
+            "(a 1 M-line settlement is ~250 MB); it is not read — check the download")
+
+
 def _open_binary(source: Source) -> tuple[IO[bytes], bool, int, bool]:
     """(binary stream, owned by us, start offset, source was already-decoded text)."""
     if isinstance(source, (bytes, bytearray, memoryview)):
@@ -424,7 +428,13 @@ def _open_binary(source: Source) -> tuple[IO[bytes], bool, int, bool]:
     if seekable:
         return stream, False, stream.tell(), False
     spool = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)  # noqa: SIM115
-    shutil.copyfileobj(stream, spool, 1024 * 1024)
+    size = 0
+    while piece := stream.read(1024 * 1024):
+        size += len(piece)
+        if size > MAX_DECOMPRESSED_BYTES:
+            spool.close()
+            raise SettlementFormatError(_too_big())
+        spool.write(piece)
     spool.seek(0)
     return spool, True, 0, False  # type: ignore[return-value]
 
@@ -498,6 +508,9 @@ class SettlementFile:
 
     # -- head --------------------------------------------------------------------------------
     def _maybe_gunzip(self) -> None:
+        if self._fh.seek(0, os.SEEK_END) - self._start > MAX_DECOMPRESSED_BYTES:
+            raise SettlementFormatError(_too_big())
+        self._fh.seek(self._start)
         magic = self._fh.read(2)
         self._fh.seek(self._start)
         if magic != b"\x1f\x8b":
