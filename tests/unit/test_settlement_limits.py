@@ -158,3 +158,17 @@ def test_a_plain_file_over_the_size_cap_is_refused_before_reading(monkeypatch, t
         source = data if how == "bytes" else OneWay()
     with pytest.raises(SettlementFormatError, match="larger than"):
         parse_settlement(source)
+
+
+@pytest.mark.parametrize("size", [300_000, 5_000_000])
+def test_an_overlong_line_is_quarantined_without_being_held_and_the_rest_proceeds(size):
+    from airflow_provider_amznetsuite.domain.settlement.parse import MAX_LINE_BYTES
+
+    rows = [row("Order", "ItemPrice", "Principal", Decimal("10.00"), order_id="1"),
+            {"__raw__": "x" * size},
+            row("Order", "ItemPrice", "Principal", Decimal("5.00"), order_id="2")]
+    p = parse_settlement(render(dict(SUMMARY, **{"total-amount": Decimal("15.00")}), rows))
+    assert [r.order_id for r in p.rows] == ["1", "2"]
+    (q,) = p.quarantined
+    assert q.line == 4 and f"{size + 1:,} bytes long, over the {MAX_LINE_BYTES:,}-byte limit" in q.reason
+    assert p.rows[1].line == 5

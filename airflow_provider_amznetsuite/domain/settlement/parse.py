@@ -77,6 +77,8 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
     "amount",
 )
 MAX_FIELD_CHARS = 2000
+#: Longest line read (28 columns at MAX_FIELD_CHARS fit); longer lines are quarantined without being held.
+MAX_LINE_BYTES = 256 * 1024
 MAX_AMOUNT_INTEGER_DIGITS = 18  # exact Decimal sums of 10^7 such rows stay far inside reconcile's 60-digit context
 MAX_UTC_OFFSET_MINUTES = 18 * 60  # ISO 8601 / RFC 3339 practice; real zones stay within ±14:00
 #: Largest decompressed settlement file read (a real 1 M-line settlement is ~250 MB); a gzip bomb stops here.
@@ -760,8 +762,19 @@ class SettlementFile:
         self._buffer = []
         lineno, offset = self._next_lineno, self._next_offset
         self._fh.seek(self._start + offset)
-        for raw in self._fh:
+        readline = self._fh.readline
+        limit = MAX_LINE_BYTES
+        while raw := readline(limit):
             lineno += 1
+            if len(raw) == limit and raw[-1:] != b"\n":  # an overlong line: skip to its end, never hold it
+                size = len(raw)
+                while (more := readline(limit)) and more[-1:] != b"\n":
+                    size += len(more)
+                size += len(more)
+                self._quarantine(lineno, offset, f"line is {size:,} bytes long, over the {limit:,}-byte limit of a "
+                                 "settlement line (every column at its limit fits); the file looks corrupt", None)
+                offset += size
+                continue
             row = process(raw, lineno, offset)
             offset += len(raw)
             if row is not None:
