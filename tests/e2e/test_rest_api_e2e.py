@@ -73,7 +73,7 @@ def test_standalone_lists_every_dag_with_param_forms(stack: Stack) -> None:
     params = stack.get(f"/dags/{DAG_ID}/details")["params"]
     assert {"window_start", "window_end", "order_ids", "dry_run", "allow_quarantine"} <= set(params)
     assert params["window_start"]["schema"]["pattern"].startswith("^\\d{4}-")
-    assert params["order_ids"]["schema"]["items"]["pattern"] == r"^\d{3}-\d{7}-\d{7}$"
+    assert params["order_ids"]["schema"]["items"]["pattern"] == r"^[0-9]{3}-[0-9]{7}-[0-9]{7}$"
     assert params["dry_run"]["value"] is False
 
     pool = stack.get("/pools/spapi_amazon_sp_api_default_eu")
