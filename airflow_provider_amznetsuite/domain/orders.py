@@ -108,7 +108,7 @@ MAX_AMOUNT_SIGNIFICANT = 20
 ORDER_YEARS = range(1995, 2200)
 
 
-def _safe_utc(v: datetime | None) -> datetime | None:
+def _utc(v: datetime | None) -> datetime | None:
     """UTC, refusing instants UTC cannot represent (year 9999 with a negative offset, year 1 with a
     positive one) and years no Amazon order can have."""
     if v is None:
@@ -152,8 +152,6 @@ class Money(_Amazon):
         return code
 
 
-def _utc(v: datetime | None) -> datetime | None:
-    return _safe_utc(v)
 
 
 class DateTimeRange(_Amazon):
@@ -444,7 +442,7 @@ class AmazonOrder(_Amazon):
     @field_validator("created_time", "last_updated_time")
     @classmethod
     def _to_utc(cls, v: datetime) -> datetime:
-        return _safe_utc(v)  # type: ignore[return-value]
+        return _utc(v)  # type: ignore[return-value]
 
     @field_validator("order_id")
     @classmethod
